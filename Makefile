@@ -1,0 +1,42 @@
+# Front door. `make demo` and `make test` bootstrap everything they need from a bare
+# Python 3.11: a pinned uv in .tools/, then the locked environment in .venv/.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test lint typecheck unit bench lock clean
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/python scripts/demo.py
+
+test: lint typecheck unit
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.synced
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python bench/registry_load.py $(BENCH_ARGS)
+
+lock: $(UV)
+	$(UV) lock
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .pytest_cache .mypy_cache .ruff_cache

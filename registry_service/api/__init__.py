@@ -1,0 +1,1 @@
+"""HTTP layer of the registry: dependencies, routes, error mapping."""

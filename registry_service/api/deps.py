@@ -1,0 +1,92 @@
+"""Annotated dependencies shared by the routes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from registry_service import auth, crud
+from registry_service.config import RegistrySettings
+from registry_service.db import Database
+from registry_service.errors import ForbiddenError, UnauthorizedError
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings(request: Request) -> RegistrySettings:
+    settings: RegistrySettings = request.app.state.settings
+    return settings
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
+
+
+def read_session(database: DatabaseDep) -> Iterator[Session]:
+    with database.read_session() as session:
+        yield session
+
+
+def write_session(database: DatabaseDep) -> Iterator[Session]:
+    """A write unit of work: the handler commits; anything raised rolls it back."""
+    with database.write_session() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key created by `create-key`")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: uuid.UUID
+    name: str
+    scopes: frozenset[auth.Scope]
+
+
+def _authenticate(
+    database: Database, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    if credentials is None:
+        raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>'")
+    with database.read_session() as session:
+        key = crud.find_api_key(session, plaintext=credentials.credentials)
+        if key is None:
+            raise UnauthorizedError("invalid or revoked API key")
+        return Principal(key.key_id, key.name, auth.parse_scopes(key.scopes))
+
+
+def require_scope(scope: auth.Scope) -> Callable[[Database, Credentials], Principal]:
+    def dependency(database: DatabaseDep, credentials: Credentials) -> Principal:
+        principal = _authenticate(database, credentials)
+        if not auth.grants(principal.scopes, scope):
+            raise ForbiddenError(f"API key '{principal.name}' lacks the '{scope}' scope")
+        return principal
+
+    return dependency
+
+
+def optional_reader(
+    database: DatabaseDep, settings: SettingsDep, credentials: Credentials
+) -> Principal | None:
+    """Reads are open unless REGISTRY_READS_REQUIRE_KEY is set; then they need `read`."""
+    if not settings.reads_require_key:
+        return None
+    return require_scope(auth.Scope.READ)(database, credentials)
+
+
+Reader = Annotated[Principal | None, Depends(optional_reader)]
+Writer = Annotated[Principal, Depends(require_scope(auth.Scope.WRITE))]
+Deployer = Annotated[Principal, Depends(require_scope(auth.Scope.DEPLOY))]

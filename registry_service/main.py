@@ -1,0 +1,70 @@
+"""The registry's FastAPI application factory (`create_app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from registry_service import __version__
+from registry_service.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
+from registry_service.api.routes import deployments, entities, events, health
+from registry_service.config import RegistrySettings
+from registry_service.db import Database
+from registry_service.migrate import upgrade_to_head
+from registry_service.relay import OutboxRelay
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    """Build the app. Nothing connects until the lifespan starts (server or TestClient)."""
+    settings = settings or RegistrySettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.resolved_database_url())
+        await asyncio.to_thread(upgrade_to_head, database)
+        app.state.database = database
+        stop = asyncio.Event()
+        relay_task = None
+        if settings.nats_url and settings.relay_in_process:
+            relay = OutboxRelay(
+                database,
+                nats_url=settings.nats_url,
+                stream=settings.nats_stream,
+                subject_prefix=settings.nats_subject_prefix,
+            )
+            relay_task = asyncio.create_task(
+                relay.run(stop, interval=settings.relay_interval_seconds)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if relay_task is not None:
+                await relay_task
+            database.dispose()
+
+    app = FastAPI(
+        title="Trade2026 registry",
+        version=__version__,
+        description="Entities, deployments, swaps and events of the Trade2026 platform.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(JsonBodies)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (entities.router, deployments.router, events.router, health.router):
+        app.include_router(router, prefix=API_PREFIX)
+    # Probes at the root too, where orchestrators look for them.
+    app.include_router(health.router, include_in_schema=False)
+    return app
