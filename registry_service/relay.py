@@ -45,6 +45,11 @@ def message_body(event: OutboxEvent) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
+async def _log_nats_error(exc: Exception) -> None:
+    # The relay reports failures itself; keep the client's own tracebacks out of the logs.
+    log.debug("nats client: %s", exc)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -75,7 +80,10 @@ class OutboxRelay:
             servers=[self.nats_url],
             connect_timeout=self.connect_timeout,
             allow_reconnect=False,
-            max_reconnect_attempts=0,
+            # nats-py treats 0 as "retry forever"; 1 means two attempts, then NoServersError.
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0,
+            error_cb=_log_nats_error,
         )
         js = nc.jetstream(timeout=self.publish_timeout)
         try:

@@ -1,0 +1,119 @@
+"""The outbox relay against the real NATS JetStream on this machine (a stream of its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import nats
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from registry_service.db import Database
+from registry_service.models import OutboxEvent
+from registry_service.relay import OutboxRelay
+from tests.conftest import NATS_TEST_URL, free_port
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def stream() -> Iterator[tuple[str, str]]:
+    """A JetStream stream name and subject prefix of the test's own, deleted afterwards."""
+    token = uuid.uuid4().hex[:10]
+    name, prefix = f"T26TEST_{token}", f"t26test.{token}"
+    yield name, prefix
+
+    async def delete() -> None:
+        nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
+        try:
+            await nc.jetstream().delete_stream(name)
+        except nats.js.errors.NotFoundError:
+            pass
+        await nc.close()
+
+    asyncio.run(delete())
+
+
+async def stream_messages(name: str) -> list[tuple[str, dict[str, Any], str]]:
+    """Every message in the stream: (subject, body, Nats-Msg-Id)."""
+    nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
+    js = nc.jetstream()
+    info = await js.stream_info(name)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(name, seq)
+        out.append((msg.subject, json.loads(msg.data or b"{}"), (msg.headers or {})["Nats-Msg-Id"]))
+    await nc.close()
+    return out
+
+
+def make_relay(database: Database, stream: tuple[str, str], url: str) -> OutboxRelay:
+    return OutboxRelay(
+        database, nats_url=url, stream=stream[0], subject_prefix=stream[1], connect_timeout=1
+    )
+
+
+def test_relay_publishes_each_event_with_its_id_as_message_id(
+    client: TestClient,
+    database: Database,
+    new_entity: Callable[..., Any],
+    deploy: Callable[..., Any],
+    stream: tuple[str, str],
+) -> None:
+    deploy(new_entity()["entity_id"], "staging")
+    events = client.get(f"{API}/events").json()["items"]
+    published = asyncio.run(make_relay(database, stream, NATS_TEST_URL).publish_pending())
+    assert published == len(events) == 3
+    messages = asyncio.run(stream_messages(stream[0]))
+    assert [m[2] for m in messages] == [e["event_id"] for e in events]
+    assert messages[0][0] == f"{stream[1]}.entity.created"
+    assert messages[1][0] == f"{stream[1]}.deployment.created"
+    assert messages[1][1]["payload"]["environment"] == "staging"
+    assert all(e["published_at"] for e in client.get(f"{API}/events").json()["items"])
+    assert client.get("/ready").json()["unpublished_events"] == 0
+
+
+def test_events_wait_while_nats_is_down_and_arrive_exactly_once(
+    client: TestClient,
+    database: Database,
+    new_entity: Callable[..., Any],
+    stream: tuple[str, str],
+) -> None:
+    closed_port = f"nats://127.0.0.1:{free_port()}"
+    down = make_relay(database, stream, closed_port)
+
+    async def relay_until_stopped(relay: OutboxRelay, seconds: float) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop, interval=0.05))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+
+    # NATS unreachable: the registry keeps accepting changes, the relay keeps retrying.
+    created = [new_entity("strategy_a", f"1.0.{i}")["entity_id"] for i in range(5)]
+    asyncio.run(relay_until_stopped(down, 0.5))
+    with pytest.raises(nats.errors.NoServersError):  # a single pass says why
+        asyncio.run(down.publish_pending())
+    assert client.get("/ready").json()["unpublished_events"] == 5
+    created += [new_entity("strategy_a", f"2.0.{i}")["entity_id"] for i in range(5)]
+
+    # NATS back: everything goes out once.
+    asyncio.run(relay_until_stopped(make_relay(database, stream, NATS_TEST_URL), 1.0))
+    assert client.get("/ready").json()["unpublished_events"] == 0
+    # A relay that died after publishing but before marking re-publishes; JetStream dedups.
+    with database.write_session() as session:
+        session.execute(update(OutboxEvent).values(published_at=None))
+        session.commit()
+    asyncio.run(make_relay(database, stream, NATS_TEST_URL).publish_pending())
+
+    events = client.get(f"{API}/events").json()["items"]
+    messages = asyncio.run(stream_messages(stream[0]))
+    ids = [m[2] for m in messages]
+    assert len(ids) == len(set(ids)) == 10
+    assert set(ids) == {e["event_id"] for e in events}
+    assert {m[1]["subject_id"] for m in messages} == set(created)
