@@ -116,7 +116,8 @@ def test_create_key_cli_prints_only_the_key_and_stores_its_hash(tmp_path: Path) 
     assert stored.name == "ci"
     assert stored.scopes == "deploy,read,write"
     assert key not in (stored.key_hash, stored.prefix)
-    assert stored.key_hash != key and len(stored.key_hash) == 64
+    assert stored.key_hash != key
+    assert len(stored.key_hash) == 64
 
 
 def test_create_key_cli_rejects_unknown_scope(tmp_path: Path) -> None:

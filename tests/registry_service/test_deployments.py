@@ -153,9 +153,10 @@ def test_one_active_per_slot_is_enforced_by_the_database(
         "deployed_at": utcnow(),
         "updated_at": utcnow(),
     }
-    with database.write_session() as session, pytest.raises(IntegrityError):
-        session.execute(insert(Deployment).values(**row))
-        session.commit()
+    with database.write_session() as session:
+        with pytest.raises(IntegrityError):
+            session.execute(insert(Deployment).values(**row))
+        session.rollback()
     # Inactive rows in the same slot are history and are allowed.
     with database.write_session() as session:
         session.execute(insert(Deployment).values(**{**row, "status": "inactive"}))

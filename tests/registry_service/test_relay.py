@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,10 +31,8 @@ def stream() -> Iterator[tuple[str, str]]:
 
     async def delete() -> None:
         nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await nc.jetstream().delete_stream(name)
-        except nats.js.errors.NotFoundError:
-            pass
         await nc.close()
 
     asyncio.run(delete())

@@ -1,0 +1,104 @@
+"""A small typed HTTP client for the registry API, with a timeout on every call."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from registry_service.schemas import DeploymentPublic, EntityPublic, EventPage, Page
+
+
+class RegistryClientError(Exception):
+    """The registry answered with an error status; `detail` is its message."""
+
+    def __init__(self, status_code: int, detail: str, body: Any = None) -> None:
+        super().__init__(f"registry answered {status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+        self.body = body
+
+
+class RegistryClient:
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/api/v1", headers=headers, timeout=timeout
+        )
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                body = response.json()
+                detail = str(body.get("detail", body))
+            except ValueError:
+                body, detail = None, response.text
+            raise RegistryClientError(response.status_code, detail, body)
+        return response.json()
+
+    def ready(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/ready")
+        return result
+
+    def create_entity(
+        self,
+        *,
+        name: str,
+        type: str,
+        version: str,
+        config: dict[str, Any] | None = None,
+        description: str | None = None,
+    ) -> EntityPublic:
+        body = {"name": name, "type": type, "version": version, "config": config or {}}
+        if description is not None:
+            body["description"] = description
+        return EntityPublic.model_validate(self._call("POST", "/entities", json=body))
+
+    def get_entity(self, entity_id: str) -> EntityPublic:
+        return EntityPublic.model_validate(self._call("GET", f"/entities/{entity_id}"))
+
+    def list_entities(self, **filters: Any) -> Page[EntityPublic]:
+        return Page[EntityPublic].model_validate(self._call("GET", "/entities", params=filters))
+
+    def deploy(
+        self, *, entity_id: str, environment: str, deployed_by: str, slot: str | None = None
+    ) -> DeploymentPublic:
+        body: dict[str, Any] = {
+            "entity_id": entity_id,
+            "environment": environment,
+            "deployed_by": deployed_by,
+        }
+        if slot is not None:
+            body["slot"] = slot
+        return DeploymentPublic.model_validate(self._call("POST", "/deployments", json=body))
+
+    def deactivate(self, deployment_id: str, *, reason: str | None = None) -> DeploymentPublic:
+        return DeploymentPublic.model_validate(
+            self._call("POST", f"/deployments/{deployment_id}/deactivate", json={"reason": reason})
+        )
+
+    def list_deployments(self, **filters: Any) -> Page[DeploymentPublic]:
+        return Page[DeploymentPublic].model_validate(
+            self._call("GET", "/deployments", params=filters)
+        )
+
+    def events(self, *, after: int = 0, limit: int = 100) -> EventPage:
+        return EventPage.model_validate(
+            self._call("GET", "/events", params={"after": after, "limit": limit})
+        )

@@ -1,0 +1,93 @@
+"""Start `python -m registry_service` as a child process (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+class RegistryProcess:
+    """A registry server child process; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        env: Mapping[str, str] | None = None,
+        log_file: Path | None = None,
+        workers: int = 1,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        self._env = {**os.environ, **(env or {})}
+        self._log_path = log_file
+        self._log: IO[bytes] | None = None
+        self._workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, ready_timeout: float = 60.0) -> RegistryProcess:
+        if self._log_path is not None:
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self._log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "registry_service",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self._workers),
+            ],
+            env=self._env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+        )
+        self.wait_ready(ready_timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"registry exited with code {self.process.returncode} before it was ready"
+                    + (f"; see {self._log_path}" if self._log_path else "")
+                )
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"registry at {self.url} not ready after {timeout:.0f}s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> RegistryProcess:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

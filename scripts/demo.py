@@ -1,0 +1,133 @@
+"""The main job on the embedded default (`make demo`).
+
+Step 1 of the platform: start the registry on its embedded SQLite database under the state
+directory, walk the seed's entity → deployment flow against it over HTTP, print what it did.
+Re-running it registers the next patch version and replaces what the last run deployed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from registry_service.client import RegistryClient, RegistryClientError
+from registry_service.process import RegistryProcess
+
+ENTITIES = (("strategy_a", "1.0", "production"), ("strategy_b", "1.1", "staging"))
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("TRADE2026_HOME", ".trade2026")).resolve()
+
+
+def demo_key(home: Path) -> str:
+    """The demo's own local API key, created once with the CLI and kept in the state dir."""
+    key_file = home / "demo-api-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_service",
+            "create-key",
+            "--name",
+            "demo",
+            "--scopes",
+            "read,write,deploy",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    key = result.stdout.strip()
+    home.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_text(key + "\n")
+    return key
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def next_version(client: RegistryClient, name: str, minor: str) -> str:
+    """`<minor>.N` with N one past the versions already registered under `name`."""
+    existing = client.list_entities(name=name, limit=500).items
+    patches = [
+        int(e.version.rsplit(".", 1)[1])
+        for e in existing
+        if e.version.startswith(minor + ".") and e.version.rsplit(".", 1)[1].isdigit()
+    ]
+    return f"{minor}.{max(patches, default=-1) + 1}"
+
+
+def walk_flow(client: RegistryClient) -> None:
+    for name, minor, environment in ENTITIES:
+        entity = client.create_entity(
+            name=name,
+            type="strategy",
+            version=next_version(client, name, minor),
+            description="demo strategy",
+            config={"model_uri": "models:/default_ml_strategy/1", "buy_threshold": 0.6},
+        )
+        say(
+            f"  registered  {entity.name} {entity.version}"
+            f"  id={entity.entity_id}  [{entity.status}]"
+        )
+        live = client.list_deployments(environment=environment, slot=name, status="active").items
+        for old in live:
+            client.deactivate(str(old.deployment_id), reason="replaced by the demo")
+            say(f"  deactivated {old.entity_name} {old.version} in {environment}/{old.slot}")
+        deployment = client.deploy(
+            entity_id=str(entity.entity_id), environment=environment, deployed_by="demo"
+        )
+        status = client.get_entity(str(entity.entity_id)).status
+        say(
+            f"  deployed    {entity.name} {entity.version} → {environment}/{deployment.slot}"
+            f"  deployment={deployment.deployment_id}  [entity {status}]"
+        )
+    total = client.list_deployments().total
+    active = client.list_deployments(status="active").total
+    say(f"  deployments: total={total} active={active}")
+    events = client.events(limit=1000)
+    say(f"  outbox events so far: {len(events.items)}{'+' if events.has_more else ''}")
+
+
+def main() -> int:
+    home = state_dir()
+    port = int(os.environ.get("REGISTRY_PORT", "8350"))
+    os.environ["TRADE2026_HOME"] = str(home)
+    say(f"Trade2026 demo — embedded profile, state in {home}")
+    if not port_is_free(port):
+        say(f"error: port {port} is in use; stop what runs there or set REGISTRY_PORT")
+        return 1
+    key = demo_key(home)
+    log_file = home / "logs" / "registry-demo.log"
+    say(f"starting registry on http://127.0.0.1:{port} (SQLite, log: {log_file})")
+    with (
+        RegistryProcess(port=port, log_file=log_file) as registry,
+        RegistryClient(registry.url, api_key=key) as client,
+    ):
+        say(f"registry ready: {client.ready()}")
+        try:
+            walk_flow(client)
+        except RegistryClientError as exc:
+            say(f"error: {exc}")
+            return 1
+    say("registry stopped. Run it yourself with: .venv/bin/python -m registry_service serve")
+    say(f"API key for curl (read,write,deploy): {home / 'demo-api-key'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The front door's main job (`make demo`) works from an empty state directory, twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_demo(home: Path, port: int) -> str:
+    env = {**os.environ, "TRADE2026_HOME": str(home), "REGISTRY_PORT": str(port)}
+    env.pop("REGISTRY_DATABASE_URL", None)
+    env.pop("NATS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
+    port = free_port()
+    first = run_demo(tmp_path, port)
+    assert "deployed    strategy_a 1.0.0 → production/strategy_a" in first
+    assert "[entity active]" in first
+    assert "deployments: total=2 active=2" in first
+    assert (tmp_path / "registry.db").exists()
+    second = run_demo(tmp_path, port)
+    assert "registered  strategy_a 1.0.1" in second
+    assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
+    assert "deployments: total=4 active=2" in second
