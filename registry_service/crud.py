@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,8 @@ from registry_service.schemas import (
     EntityPublic,
     EntityUpdate,
 )
+
+Row = TypeVar("Row", Entity, Deployment)
 
 # Advisory lock held from an event's insert to commit on PostgreSQL, so outbox sequence
 # numbers become visible in order and a cursor reader never skips a late commit.
@@ -137,19 +139,16 @@ def list_entities(
     name: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[Sequence[Entity], int]:
-    query = select(Entity)
+) -> tuple[list[Entity], int]:
+    query = select(Entity, func.count().over().label("total"))
     if type is not None:
         query = query.where(Entity.type == type)
     if status is not None:
         query = query.where(Entity.status == status)
     if name is not None:
         query = query.where(Entity.name == name)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Entity.created_at.desc(), Entity.entity_id).limit(limit).offset(offset)
-    ).all()
-    return items, int(total)
+    query = query.order_by(Entity.created_at.desc(), Entity.entity_id)
+    return _page(session, query, limit=limit, offset=offset)
 
 
 def update_entity(
@@ -304,8 +303,8 @@ def list_deployments(
     slot: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[Sequence[Deployment], int]:
-    query = select(Deployment)
+) -> tuple[list[Deployment], int]:
+    query = select(Deployment, func.count().over().label("total"))
     if status is not None:
         query = query.where(Deployment.status == status)
     if environment is not None:
@@ -314,13 +313,8 @@ def list_deployments(
         query = query.where(Deployment.entity_id == entity_id)
     if slot is not None:
         query = query.where(Deployment.slot == slot)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Deployment.deployed_at.desc(), Deployment.deployment_id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return items, int(total)
+    query = query.order_by(Deployment.deployed_at.desc(), Deployment.deployment_id)
+    return _page(session, query, limit=limit, offset=offset)
 
 
 def deactivate_deployment(
@@ -378,6 +372,20 @@ def find_api_key(session: Session, *, plaintext: str) -> ApiKey | None:
 
 
 # Helpers ----------------------------------------------------------------------------------
+
+
+def _page(
+    session: Session, query: Select[Row, int], *, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """One page plus the total, in one statement (`count(*) OVER ()`), so one snapshot."""
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][1])
+    if offset == 0:
+        return [], 0
+    # Past the end: the window saw no rows, so count separately.
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    return [], int(total or 0)
 
 
 def _flush_or_conflict(session: Session, message: str) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # SQLite statements for the two kinds of transaction; writers take the write lock up
 # front so two writers never deadlock upgrading a shared lock.
-_SQLITE_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "DEFERRED": "BEGIN"}
+# Read sessions ("NONE") issue no BEGIN: each read is one statement, one snapshot.
+_SQLITE_BEGIN = {"IMMEDIATE": "BEGIN IMMEDIATE", "DEFERRED": "BEGIN", "NONE": None}
 
 
 class Database:
@@ -34,13 +35,22 @@ class Database:
             kwargs["pool_size"] = 16
             kwargs["max_overflow"] = 16
             kwargs["pool_pre_ping"] = True
+            # Reads run on the event loop: never let a dead server hang it for long.
+            kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads are single statements, so they run without a transaction: on PostgreSQL
+        # that saves the BEGIN and ROLLBACK round-trips around every query.
+        read_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_postgres
+            else self.engine.execution_options(sqlite_begin="NONE")
+        )
+        self._read = sessionmaker(read_engine, expire_on_commit=False)
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
@@ -50,6 +60,7 @@ class Database:
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
+        """A session for reads; each statement sees its own committed snapshot."""
         with self._read() as session:
             yield session
 
@@ -75,5 +86,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(_SQLITE_BEGIN[mode])
+        statement = _SQLITE_BEGIN[conn.get_execution_options().get("sqlite_begin", "DEFERRED")]
+        if statement is not None:
+            conn.exec_driver_sql(statement)

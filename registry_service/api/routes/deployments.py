@@ -23,7 +23,7 @@ def create_deployment(
 
 
 @router.get("")
-def list_deployments(
+async def list_deployments(
     _: Reader,
     session: ReadSession,
     status: DeploymentStatus | None = None,
@@ -51,7 +51,9 @@ def list_deployments(
 
 
 @router.get("/{deployment_id}")
-def get_deployment(_: Reader, deployment_id: uuid.UUID, session: ReadSession) -> DeploymentPublic:
+async def get_deployment(
+    _: Reader, deployment_id: uuid.UUID, session: ReadSession
+) -> DeploymentPublic:
     return DeploymentPublic.model_validate(
         crud.get_deployment(session, deployment_id=deployment_id)
     )

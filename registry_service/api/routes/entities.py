@@ -21,7 +21,7 @@ def create_entity(_: Writer, body: EntityCreate, session: WriteSession) -> Entit
 
 
 @router.get("")
-def list_entities(
+async def list_entities(
     _: Reader,
     session: ReadSession,
     type: EntityType | None = None,
@@ -42,7 +42,7 @@ def list_entities(
 
 
 @router.get("/{entity_id}")
-def get_entity(_: Reader, entity_id: uuid.UUID, session: ReadSession) -> EntityPublic:
+async def get_entity(_: Reader, entity_id: uuid.UUID, session: ReadSession) -> EntityPublic:
     return EntityPublic.model_validate(crud.get_entity(session, entity_id=entity_id))
 
 

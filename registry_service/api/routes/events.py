@@ -12,7 +12,7 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 
 @router.get("")
-def list_events(
+async def list_events(
     _: Reader,
     session: ReadSession,
     after: Annotated[int, Query(ge=0, description="Cursor: the last `seq` already read.")] = 0,

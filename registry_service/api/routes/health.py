@@ -12,13 +12,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health() -> HealthStatus:
+async def health() -> HealthStatus:
     """The process is up (liveness)."""
     return HealthStatus(status="ok", version=__version__)
 
 
 @router.get("/ready", response_model=ReadyStatus, responses={503: {"model": ReadyStatus}})
-def ready(database: DatabaseDep) -> ReadyStatus | JSONResponse:
+async def ready(database: DatabaseDep) -> ReadyStatus | JSONResponse:
     """The database answers (readiness); also how many events wait for the relay."""
     backend = database.url.get_backend_name()
     try:

@@ -1,0 +1,256 @@
+"""Loopback load on a running registry: reads and writes, SQLite and PostgreSQL.
+
+Runs `wrk` (32 connections by default) against a registry started here, per backend:
+GET /health (reference: no database), GET /entities/{id}, GET /entities?type=..., and
+POST /entities. Prints a table and writes bench/results/registry_load.json. Throughput is
+also given as a ratio to the same run's /health row, which is steadier than req/s on a
+noisy machine. Target (issue 2): reads >= 1,000 req/s with p99 < 25 ms on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from registry_service.client import RegistryClient
+from registry_service.process import RegistryProcess
+
+RESULTS = Path(__file__).parent / "results" / "registry_load.json"
+READ_TARGET_RPS = 1000.0
+READ_TARGET_P99_MS = 25.0
+
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,' ..
+    '"p50_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+
+def lua_get_ids(ids: list[str]) -> str:
+    listed = ",".join(f'"{i}"' for i in ids)
+    return (
+        f"""
+local ids = {{{listed}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/v1/entities/" .. ids[(n % #ids) + 1])
+end
+"""
+        + DONE_LUA
+    )
+
+
+def lua_get(path: str) -> str:
+    return f'request = function() return wrk.format("GET", "{path}") end\n' + DONE_LUA
+
+
+def lua_create(key: str) -> str:
+    run = uuid.uuid4().hex[:8]
+    return (
+        f"""
+local counter = 0
+local threads = 0
+setup = function(thread) thread:set("tid", threads); threads = threads + 1 end
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{{"name":"bench_{run}_%d_%d","type":"strategy","version":"1.0.0"}}', tid, counter)
+  return wrk.format("POST", "/api/v1/entities",
+    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}}, body)
+end
+"""
+        + DONE_LUA
+    )
+
+
+def run_wrk(url: str, script: str, *, connections: int, seconds: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "mean_ms": raw["mean_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": raw["non_2xx"] + raw["socket_errors"],
+    }
+
+
+@contextmanager
+def backend_url(backend: str, admin_url: str, home: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{home / 'registry.db'}"
+        return
+    name = f"t26_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, backend_url(backend, args.postgres, Path(tmp)) as db:
+        env = {"TRADE2026_HOME": tmp, "REGISTRY_DATABASE_URL": db}
+        env_all = {**os.environ, **env}
+        env_all.pop("NATS_URL", None)
+        key = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "registry_service",
+                "create-key",
+                "--name",
+                "bench",
+                "--scopes",
+                "write",
+            ],
+            env=env_all,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        with RegistryProcess(port=args.port, env=env_all, workers=args.workers) as server:
+            with RegistryClient(server.url, api_key=key, timeout=10) as client:
+                ids = [
+                    str(
+                        client.create_entity(
+                            name=f"seed_{i % 20}",
+                            type="strategy" if i % 2 else "model",
+                            version=f"1.0.{i}",
+                            config={"i": i},
+                        ).entity_id
+                    )
+                    for i in range(args.seed_entities)
+                ]
+            scenarios = [
+                ("GET /health (reference)", "reference", lua_get("/health")),
+                ("GET /entities/{id}", "read", lua_get_ids(ids)),
+                (
+                    "GET /entities?type=strategy&limit=20",
+                    "read",
+                    lua_get("/api/v1/entities?type=strategy&limit=20"),
+                ),
+                ("POST /entities", "write", lua_create(key)),
+            ]
+            reference_rps = None
+            for label, kind, script in scenarios:
+                result = run_wrk(
+                    server.url, script, connections=args.connections, seconds=args.seconds
+                )
+                reference_rps = reference_rps or result["rps"]
+                rows.append(
+                    {
+                        "backend": backend,
+                        "scenario": label,
+                        "kind": kind,
+                        "connections": args.connections,
+                        "workers": args.workers,
+                        **result,
+                        "ratio_to_reference": result["rps"] / reference_rps,
+                        "meets_read_target": (
+                            result["rps"] >= READ_TARGET_RPS
+                            and result["p99_ms"] < READ_TARGET_P99_MS
+                            if kind == "read"
+                            else None
+                        ),
+                    }
+                )
+                print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+HEADER = (
+    f"{'backend':<10} {'scenario':<38} {'req/s':>8} {'x ref':>6} {'p50 ms':>7} "
+    f"{'p99 ms':>7} {'errors':>6}  target"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    target = {True: "met", False: "MISSED", None: ""}[row["meets_read_target"]]
+    return (
+        f"{row['backend']:<10} {row['scenario']:<38} {row['rps']:>8.0f} "
+        f"{row['ratio_to_reference']:>6.2f} {row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
+        f"{row['errors']:>6}  {target}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed-entities", type=int, default=200)
+    parser.add_argument("--port", type=int, default=8391)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="admin URL; a database of the benchmark's own is created and dropped",
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (apt-get install wrk; `make bench` does it)")
+        return 2
+    print(HEADER)
+    rows = []
+    for backend in args.backends.split(","):
+        rows += bench_backend(backend.strip(), args)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"benchmark": "registry_load", "rows": rows}, indent=2) + "\n")
+    print(f"results written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
