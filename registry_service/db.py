@@ -34,7 +34,9 @@ class Database:
         else:
             kwargs["pool_size"] = 16
             kwargs["max_overflow"] = 16
-            kwargs["pool_pre_ping"] = True
+            # No pre-ping: it costs a round-trip per checkout. A dropped connection fails
+            # one request (503) and SQLAlchemy then invalidates the pool.
+            kwargs["pool_recycle"] = 1800
             # Reads run on the event loop: never let a dead server hang it for long.
             kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine: Engine = create_engine(self.url, **kwargs)
