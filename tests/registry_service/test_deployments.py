@@ -174,7 +174,8 @@ def test_concurrent_deploys_to_one_slot_leave_exactly_one(
             json={"entity_id": entity_id, "environment": "production", "deployed_by": "race"},
             headers=admin,
         )
-        return response.status_code
+        status: int = response.status_code
+        return status
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         codes = list(pool.map(attempt, ids))

@@ -83,7 +83,7 @@ def test_list_filters_and_paginates_with_total(
     assert page.status_code == 200
     assert page.json()["total"] == 5
     assert len(page.json()["items"]) == 2
-    seen = set()
+    seen: set[str] = set()
     for offset in range(0, 5, 2):
         items = client.get(
             f"{API}/entities", params={"type": "strategy", "limit": 2, "offset": offset}

@@ -38,7 +38,7 @@ def stream() -> Iterator[tuple[str, str]]:
     asyncio.run(delete())
 
 
-async def stream_messages(name: str) -> list[tuple[str, dict[str, Any], str]]:
+async def stream_messages(name: str) -> list[tuple[str | None, dict[str, Any], str]]:
     """Every message in the stream: (subject, body, Nats-Msg-Id)."""
     nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
     js = nc.jetstream()
