@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select, text, update
@@ -20,7 +21,15 @@ from registry_service.lifecycle import (
     manual_transition_error,
     status_from_deployments,
 )
-from registry_service.models import ApiKey, Deployment, Entity, OutboxEvent, utcnow
+from registry_service.models import (
+    ApiKey,
+    Base,
+    Deployment,
+    Entity,
+    OutboxEvent,
+    SlotActivation,
+    utcnow,
+)
 from registry_service.schemas import (
     DeploymentCreate,
     DeploymentPublic,
@@ -29,7 +38,7 @@ from registry_service.schemas import (
     EntityUpdate,
 )
 
-Row = TypeVar("Row", Entity, Deployment)
+Row = TypeVar("Row", bound=Base)
 
 # Advisory lock held from an event's insert to commit on PostgreSQL, so outbox sequence
 # numbers become visible in order and a cursor reader never skips a late commit.
@@ -84,11 +93,11 @@ def count_unpublished_events(session: Session) -> int:
 # Entities ---------------------------------------------------------------------------------
 
 
-def _entity_payload(entity: Entity) -> dict[str, Any]:
+def entity_payload(entity: Entity) -> dict[str, Any]:
     return EntityPublic.model_validate(entity).model_dump(mode="json")
 
 
-def _deployment_payload(deployment: Deployment) -> dict[str, Any]:
+def deployment_payload(deployment: Deployment) -> dict[str, Any]:
     return DeploymentPublic.model_validate(deployment).model_dump(mode="json")
 
 
@@ -118,7 +127,7 @@ def create_entity(session: Session, *, data: EntityCreate) -> Entity:
         kind="entity",
         action="created",
         subject_id=entity.entity_id,
-        payload=_entity_payload(entity),
+        payload=entity_payload(entity),
     )
     return entity
 
@@ -148,7 +157,7 @@ def list_entities(
     if name is not None:
         query = query.where(Entity.name == name)
     query = query.order_by(Entity.created_at.desc(), Entity.entity_id)
-    return _page(session, query, limit=limit, offset=offset)
+    return paginate(session, query, limit=limit, offset=offset)
 
 
 def update_entity(
@@ -175,7 +184,7 @@ def update_entity(
         kind="entity",
         action="updated",
         subject_id=entity.entity_id,
-        payload={**_entity_payload(entity), "changed": sorted(data.model_fields_set)},
+        payload={**entity_payload(entity), "changed": sorted(data.model_fields_set)},
     )
     return entity
 
@@ -202,7 +211,7 @@ def retire_entity(
         kind="entity",
         action="retired",
         subject_id=entity.entity_id,
-        payload={**_entity_payload(entity), "retired_by": actor, "reason": reason},
+        payload={**entity_payload(entity), "retired_by": actor, "reason": reason},
     )
     return entity
 
@@ -215,7 +224,7 @@ def _active_deployments(session: Session, *, entity_id: uuid.UUID) -> Sequence[D
     ).all()
 
 
-def _sync_entity_status(session: Session, *, entity: Entity) -> None:
+def sync_entity_status(session: Session, *, entity: Entity) -> None:
     """Move a deployment-driven status after the entity's deployments changed."""
     environments = {
         Environment(d.environment) for d in _active_deployments(session, entity_id=entity.entity_id)
@@ -232,25 +241,94 @@ def _sync_entity_status(session: Session, *, entity: Entity) -> None:
         kind="entity",
         action="status_changed",
         subject_id=entity.entity_id,
-        payload={**_entity_payload(entity), "previous_status": previous},
+        payload={**entity_payload(entity), "previous_status": previous},
     )
+
+
+# Slots ------------------------------------------------------------------------------------
+
+
+def lock_slot(session: Session, *, environment: str, slot: str) -> None:
+    """Serialise every change to one (environment, slot) on PostgreSQL until commit.
+
+    SQLite needs nothing: its write transactions are IMMEDIATE, so already serial.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:slot_key, 0))"),
+            {"slot_key": f"{environment}/{slot}"},
+        )
+
+
+def live_deployment(
+    session: Session, *, environment: str, slot: str, lock: bool = False
+) -> Deployment | None:
+    query = select(Deployment).where(
+        Deployment.environment == environment,
+        Deployment.slot == slot,
+        Deployment.status == DeploymentStatus.ACTIVE,
+    )
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def open_activation(
+    session: Session, *, deployment: Deployment, at: datetime, swap_id: uuid.UUID | None
+) -> None:
+    session.add(
+        SlotActivation(
+            activation_id=uuid.uuid4(),
+            environment=deployment.environment,
+            slot=deployment.slot,
+            deployment_id=deployment.deployment_id,
+            entity_id=deployment.entity_id,
+            activated_at=at,
+            activated_by_swap_id=swap_id,
+        )
+    )
+
+
+def close_activation(
+    session: Session, *, deployment: Deployment, at: datetime, swap_id: uuid.UUID | None
+) -> None:
+    session.execute(
+        update(SlotActivation)
+        .where(
+            SlotActivation.deployment_id == deployment.deployment_id,
+            SlotActivation.deactivated_at.is_(None),
+        )
+        .values(deactivated_at=at, deactivated_by_swap_id=swap_id)
+    )
+
+
+def live_at(
+    session: Session, *, environment: str, slot: str, at: datetime
+) -> tuple[SlotActivation, Deployment] | None:
+    """What was live in the slot at instant `at`, from the activation history."""
+    row = session.execute(
+        select(SlotActivation, Deployment)
+        .join(Deployment, Deployment.deployment_id == SlotActivation.deployment_id)
+        .where(
+            SlotActivation.environment == environment,
+            SlotActivation.slot == slot,
+            SlotActivation.activated_at <= at,
+            (SlotActivation.deactivated_at.is_(None)) | (SlotActivation.deactivated_at > at),
+        )
+        .order_by(SlotActivation.activated_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 # Deployments ------------------------------------------------------------------------------
 
 
 def create_deployment(session: Session, *, data: DeploymentCreate) -> Deployment:
+    slot = data.slot or get_entity(session, entity_id=data.entity_id).name
+    lock_slot(session, environment=data.environment, slot=slot)
     entity = get_entity(session, entity_id=data.entity_id, lock=True)
     if entity.status == EntityStatus.RETIRED:
         raise ConflictError(f"entity {entity.entity_id} is retired and cannot be deployed")
-    slot = data.slot or entity.name
-    live = session.scalar(
-        select(Deployment).where(
-            Deployment.environment == data.environment,
-            Deployment.slot == slot,
-            Deployment.status == DeploymentStatus.ACTIVE,
-        )
-    )
+    live = live_deployment(session, environment=data.environment, slot=slot)
     occupied = f"slot '{slot}' in {data.environment} already has an active deployment"
     if live is not None:
         raise ConflictError(
@@ -275,14 +353,15 @@ def create_deployment(session: Session, *, data: DeploymentCreate) -> Deployment
     session.add(deployment)
     # A concurrent deploy to the same slot loses here, on the partial unique index.
     _flush_or_conflict(session, occupied)
+    open_activation(session, deployment=deployment, at=now, swap_id=None)
     record_event(
         session,
         kind="deployment",
         action="created",
         subject_id=deployment.deployment_id,
-        payload=_deployment_payload(deployment),
+        payload=deployment_payload(deployment),
     )
-    _sync_entity_status(session, entity=entity)
+    sync_entity_status(session, entity=entity)
     return deployment
 
 
@@ -314,12 +393,14 @@ def list_deployments(
     if slot is not None:
         query = query.where(Deployment.slot == slot)
     query = query.order_by(Deployment.deployed_at.desc(), Deployment.deployment_id)
-    return _page(session, query, limit=limit, offset=offset)
+    return paginate(session, query, limit=limit, offset=offset)
 
 
 def deactivate_deployment(
     session: Session, *, deployment_id: uuid.UUID, actor: str, reason: str | None
 ) -> Deployment:
+    unlocked = get_deployment(session, deployment_id=deployment_id)
+    lock_slot(session, environment=unlocked.environment, slot=unlocked.slot)
     deployment = get_deployment(session, deployment_id=deployment_id, lock=True)
     if deployment.status != DeploymentStatus.ACTIVE:
         raise ConflictError(
@@ -331,15 +412,16 @@ def deactivate_deployment(
     deployment.deactivated_at = now
     deployment.deactivated_by = actor
     deployment.updated_at = now
+    close_activation(session, deployment=deployment, at=now, swap_id=None)
     session.flush()
     record_event(
         session,
         kind="deployment",
         action="deactivated",
         subject_id=deployment.deployment_id,
-        payload={**_deployment_payload(deployment), "reason": reason},
+        payload={**deployment_payload(deployment), "reason": reason},
     )
-    _sync_entity_status(session, entity=entity)
+    sync_entity_status(session, entity=entity)
     return deployment
 
 
@@ -374,7 +456,7 @@ def find_api_key(session: Session, *, plaintext: str) -> ApiKey | None:
 # Helpers ----------------------------------------------------------------------------------
 
 
-def _page(
+def paginate(
     session: Session, query: Select[Row, int], *, limit: int, offset: int
 ) -> tuple[list[Row], int]:
     """One page plus the total, in one statement (`count(*) OVER ()`), so one snapshot."""

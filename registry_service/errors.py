@@ -33,3 +33,8 @@ class UnauthorizedError(RegistryError):
 class ForbiddenError(RegistryError):
     status_code = 403
     code = "forbidden"
+
+
+class IdempotencyKeyReusedError(RegistryError):
+    status_code = 422
+    code = "idempotency_key_reused"

@@ -82,3 +82,17 @@ def status_from_deployments(
     if current in (EntityStatus.DEPLOYED, EntityStatus.ACTIVE):
         return EntityStatus.INACTIVE
     return current
+
+
+class SwapType(StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    AUTOMATIC = "automatic"
+    EMERGENCY = "emergency"
+    ROLLBACK = "rollback"
+
+
+class SwapStatus(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"

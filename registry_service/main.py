@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from registry_service import __version__
 from registry_service.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
-from registry_service.api.routes import deployments, entities, events, health
+from registry_service.api.routes import deployments, entities, events, health, swaps
 from registry_service.config import RegistrySettings
 from registry_service.db import Database
 from registry_service.migrate import upgrade_to_head
@@ -63,7 +63,13 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (entities.router, deployments.router, events.router, health.router):
+    for router in (
+        entities.router,
+        deployments.router,
+        swaps.router,
+        events.router,
+        health.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     # Probes at the root too, where orchestrators look for them.
     app.include_router(health.router, include_in_schema=False)

@@ -9,8 +9,10 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +27,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from registry_service.lifecycle import DeploymentStatus, EntityStatus, EntityType, Environment
+from registry_service.lifecycle import (
+    DeploymentStatus,
+    EntityStatus,
+    EntityType,
+    Environment,
+    SwapStatus,
+    SwapType,
+)
 
 
 def utcnow() -> datetime:
@@ -155,3 +164,76 @@ class ApiKey(Base):
     scopes: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class SlotActivation(Base):
+    """One period during which a deployment was live in its slot: the history behind
+    "what was live at instant T". Opened on activation, closed on deactivation."""
+
+    __tablename__ = "slot_activations"
+    __table_args__ = (
+        Index("ix_slot_activations_slot_time", "environment", "slot", "activated_at"),
+        Index("ix_slot_activations_deployment", "deployment_id"),
+    )
+
+    activation_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    environment: Mapped[str] = mapped_column(String(16))
+    slot: Mapped[str] = mapped_column(String(128))
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.deployment_id"))
+    entity_id: Mapped[uuid.UUID]
+    activated_at: Mapped[datetime]
+    deactivated_at: Mapped[datetime | None]
+    activated_by_swap_id: Mapped[uuid.UUID | None]
+    deactivated_by_swap_id: Mapped[uuid.UUID | None]
+
+
+class Swap(Base):
+    """A swap request and its outcome: completed, failed (with its errors) or rolled back."""
+
+    __tablename__ = "swaps"
+    __table_args__ = (
+        CheckConstraint(_in("swap_type", SwapType), name="ck_swaps_type"),
+        CheckConstraint(_in("status", SwapStatus), name="ck_swaps_status"),
+        Index("ix_swaps_slot_time", "environment", "slot", "started_at"),
+        Index("ix_swaps_started", "started_at"),
+    )
+
+    swap_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    swap_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    environment: Mapped[str] = mapped_column(String(16))
+    slot: Mapped[str | None] = mapped_column(String(128))
+    from_entity_id: Mapped[uuid.UUID]
+    to_entity_id: Mapped[uuid.UUID]
+    from_deployment_id: Mapped[uuid.UUID | None]
+    to_deployment_id: Mapped[uuid.UUID | None]
+    reason: Mapped[str] = mapped_column(Text)
+    initiated_by: Mapped[str] = mapped_column(String(128))
+    errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    rollback_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("swaps.swap_id"))
+    rolled_back_by: Mapped[uuid.UUID | None]
+    started_at: Mapped[datetime]
+    committed_at: Mapped[datetime | None]
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    propagation_ms: Mapped[float | None] = mapped_column(Float)
+    downtime_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class SwapAck(Base):
+    """A consumer's report that it serves the swap's new deployment (or failed to)."""
+
+    __tablename__ = "swap_acks"
+    __table_args__ = (UniqueConstraint("swap_id", "consumer", name="uq_swap_acks_consumer"),)
+
+    ack_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    swap_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("swaps.swap_id"))
+    consumer: Mapped[str] = mapped_column(String(128))
+    success: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    serving_since: Mapped[datetime | None]
+    old_served_until: Mapped[datetime | None]
+    propagation_ms: Mapped[float | None] = mapped_column(Float)
+    downtime_ms: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,14 @@ from pydantic import (
     model_validator,
 )
 
-from registry_service.lifecycle import DeploymentStatus, EntityStatus, EntityType, Environment
+from registry_service.lifecycle import (
+    DeploymentStatus,
+    EntityStatus,
+    EntityType,
+    Environment,
+    SwapStatus,
+    SwapType,
+)
 
 # semver.org's reference expression.
 SEMVER_PATTERN = (
@@ -187,6 +194,128 @@ class EventPage(ResponseModel):
     items: list[EventPublic]
     next_cursor: int = Field(description="Pass as `after` to read the events that follow.")
     has_more: bool
+
+
+# Swaps ------------------------------------------------------------------------------------
+
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000),
+    AfterValidator(_no_nul),
+]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("timestamps need a time zone, e.g. 2026-01-01T12:00:00.123Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class SwapCreate(RequestModel):
+    from_entity_id: uuid.UUID
+    to_entity_id: uuid.UUID
+    reason: Reason
+    initiated_by: Actor
+    swap_type: SwapType = SwapType.MANUAL
+    validate_only: bool = False
+    environment: Environment = Environment.PRODUCTION
+    slot: Name | None = Field(
+        default=None,
+        description="Slot to swap in; defaults to the one slot where `from` is live.",
+    )
+
+
+class RollbackRequest(RequestModel):
+    reason: Reason
+    initiated_by: Actor
+
+
+class SwapAckCreate(RequestModel):
+    consumer: Actor
+    success: bool = True
+    serving_since: AwareDatetime | None = Field(
+        default=None, description="When the consumer began serving the new deployment."
+    )
+    old_served_until: AwareDatetime | None = Field(
+        default=None, description="When the consumer stopped serving the old deployment."
+    )
+    error: Text | None = None
+
+    @model_validator(mode="after")
+    def _success_needs_serving_since(self) -> SwapAckCreate:
+        if self.success and self.serving_since is None:
+            raise ValueError("a successful acknowledgement needs 'serving_since'")
+        if not self.success and not self.error:
+            raise ValueError("a failed acknowledgement needs 'error'")
+        return self
+
+
+class SwapError(ResponseModel):
+    code: str
+    message: str
+
+
+class SwapAckPublic(ResponseModel):
+    consumer: str
+    success: bool
+    error: str | None
+    serving_since: datetime | None
+    old_served_until: datetime | None
+    propagation_ms: float | None
+    downtime_ms: float | None
+    received_at: datetime
+
+
+class SwapPublic(ResponseModel):
+    swap_id: uuid.UUID
+    swap_type: SwapType
+    status: SwapStatus
+    environment: Environment
+    slot: str | None
+    from_entity_id: uuid.UUID
+    to_entity_id: uuid.UUID
+    from_deployment_id: uuid.UUID | None
+    to_deployment_id: uuid.UUID | None
+    reason: str
+    initiated_by: str
+    errors: list[SwapError]
+    rollback_of: uuid.UUID | None
+    rolled_back_by: uuid.UUID | None
+    idempotency_key: str | None
+    started_at: datetime
+    committed_at: datetime | None
+    duration_ms: float | None
+    propagation_ms: float | None
+    downtime_ms: float | None
+
+
+class SwapDetail(SwapPublic):
+    acks: list[SwapAckPublic]
+
+
+class SwapValidation(ResponseModel):
+    """The answer to `validate_only`: what would happen, and nothing changed."""
+
+    valid: bool
+    errors: list[SwapError]
+    environment: Environment
+    slot: str | None
+    from_deployment_id: uuid.UUID | None
+    to_deployment_id: uuid.UUID | None = Field(
+        description="The target deployment that would go live; null when one would be created."
+    )
+
+
+class LiveSlot(ResponseModel):
+    environment: Environment
+    slot: str
+    at: datetime
+    deployment: DeploymentPublic | None
+    activated_at: datetime | None
+    activated_by_swap_id: uuid.UUID | None
 
 
 # Health -----------------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from registry_service import crud, swaps
+from registry_service.api.deps import DatabaseDep, Deployer, Reader, ReadSession, WriteSession
+from registry_service.lifecycle import Environment, SwapStatus, SwapType
+from registry_service.models import Swap, SwapAck, utcnow
+from registry_service.schemas import (
+    DeploymentPublic,
+    LiveSlot,
+    Page,
+    RollbackRequest,
+    SwapAckCreate,
+    SwapAckPublic,
+    SwapCreate,
+    SwapDetail,
+    SwapPublic,
+    SwapValidation,
+)
+
+router = APIRouter(tags=["swaps"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="The same key returns the same swap instead of swapping again.",
+    ),
+]
+
+
+def _answer(outcome: swaps.SwapOutcome, response: Response) -> SwapPublic:
+    if outcome.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return SwapPublic.model_validate(outcome.swap)
+
+
+@router.post(
+    "/swaps",
+    status_code=201,
+    response_model=SwapPublic | SwapValidation,
+    responses={
+        200: {"description": "validate_only, or an Idempotency-Key replay"},
+        400: {"description": "invalid swap; every failure listed"},
+        409: {"description": "the slot's live state does not allow it (e.g. a concurrent swap)"},
+    },
+)
+def create_swap(
+    _: Deployer,
+    body: SwapCreate,
+    database: DatabaseDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> SwapPublic | SwapValidation:
+    started_at = utcnow()
+    if body.validate_only:
+        response.status_code = 200
+        return swaps.validate_swap(database, request=body)
+    outcome = swaps.request_swap(
+        database, request=body, idempotency_key=idempotency_key, started_at=started_at
+    )
+    return _answer(outcome, response)
+
+
+@router.post("/swaps/{swap_id}/rollback", status_code=201)
+def rollback_swap(
+    _: Deployer,
+    swap_id: uuid.UUID,
+    body: RollbackRequest,
+    database: DatabaseDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> SwapPublic:
+    started_at = utcnow()
+    outcome = swaps.request_rollback(
+        database,
+        swap_id=swap_id,
+        request=body,
+        idempotency_key=idempotency_key,
+        started_at=started_at,
+    )
+    return _answer(outcome, response)
+
+
+@router.post("/swaps/{swap_id}/ack")
+def acknowledge_swap(
+    _: Deployer, swap_id: uuid.UUID, body: SwapAckCreate, session: WriteSession
+) -> SwapDetail:
+    swaps.acknowledge(session, swap_id=swap_id, ack=body)
+    session.commit()
+    swap, acks = swaps.get_swap(session, swap_id=swap_id)
+    return _detail(swap, acks)
+
+
+@router.get("/swaps")
+async def list_swaps(
+    _: Reader,
+    session: ReadSession,
+    environment: Environment | None = None,
+    slot: Annotated[str | None, Query(max_length=128)] = None,
+    entity_id: uuid.UUID | None = None,
+    status: SwapStatus | None = None,
+    swap_type: SwapType | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[SwapPublic]:
+    items, total = swaps.list_swaps(
+        session,
+        environment=environment,
+        slot=slot,
+        entity_id=entity_id,
+        status=status,
+        swap_type=swap_type,
+        limit=limit,
+        offset=offset,
+    )
+    return Page[SwapPublic](
+        items=[SwapPublic.model_validate(s) for s in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/swaps/{swap_id}")
+async def get_swap(_: Reader, swap_id: uuid.UUID, session: ReadSession) -> SwapDetail:
+    swap, acks = swaps.get_swap(session, swap_id=swap_id)
+    return _detail(swap, acks)
+
+
+def _detail(swap: Swap, acks: Sequence[SwapAck]) -> SwapDetail:
+    public = SwapPublic.model_validate(swap)
+    return SwapDetail(**public.model_dump(), acks=[SwapAckPublic.model_validate(a) for a in acks])
+
+
+@router.get("/slots/{environment}/{slot}/live")
+async def live_in_slot(
+    _: Reader,
+    environment: Environment,
+    slot: str,
+    session: ReadSession,
+    at: Annotated[
+        datetime | None,
+        Query(description="Instant to ask about (ISO 8601 with zone); default now."),
+    ] = None,
+) -> LiveSlot:
+    """What was live in an environment's slot at an instant, answered from history."""
+    when = at or utcnow()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=utcnow().tzinfo)
+    found = crud.live_at(session, environment=environment, slot=slot, at=when)
+    if found is None:
+        return LiveSlot(
+            environment=environment,
+            slot=slot,
+            at=when,
+            deployment=None,
+            activated_at=None,
+            activated_by_swap_id=None,
+        )
+    activation, deployment = found
+    return LiveSlot(
+        environment=environment,
+        slot=slot,
+        at=when,
+        deployment=DeploymentPublic.model_validate(deployment),
+        activated_at=activation.activated_at,
+        activated_by_swap_id=activation.activated_by_swap_id,
+    )
