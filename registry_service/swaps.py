@@ -260,7 +260,6 @@ def switch(
     swap_id: uuid.UUID,
     actor: str,
     now: datetime,
-    after_first_write: Callable[[], None] | None = None,
 ) -> Deployment:
     """Make `target` (or a new deployment of `entity`) the slot's live deployment."""
     environment, slot = live.environment, live.slot
@@ -270,8 +269,6 @@ def switch(
     live.updated_at = now
     crud.close_activation(session, deployment=live, at=now, swap_id=swap_id)
     session.flush()  # the old row leaves the partial unique index before the new one enters
-    if after_first_write is not None:
-        after_first_write()
     if target is None:
         target = Deployment(
             deployment_id=uuid.uuid4(),
@@ -394,7 +391,6 @@ def request_swap(
     request: SwapCreate,
     idempotency_key: str | None,
     started_at: datetime,
-    after_first_write: Callable[[], None] | None = None,
 ) -> SwapOutcome:
     """Execute a swap (or record why it failed). Raises SwapRejected on failure."""
     fingerprint = _fingerprint(request)
@@ -435,7 +431,6 @@ def request_swap(
             swap_id=swap.swap_id,
             actor=request.initiated_by,
             now=utcnow(),
-            after_first_write=after_first_write,
         )
         swap.to_deployment_id = target.deployment_id
         swap.status = SwapStatus.COMPLETED.value
