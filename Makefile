@@ -25,7 +25,9 @@ unit: $(VENV)/.synced
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.synced
-	$(VENV)/bin/python bench/registry_load.py $(BENCH_ARGS)
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	$(VENV)/bin/python -m bench.registry_load $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.swap_latency $(BENCH_ARGS_SWAP)
 
 lock: $(UV)
 	$(UV) lock

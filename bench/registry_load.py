@@ -22,18 +22,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
+from bench.common import registry_for, write_results
 from registry_service.client import RegistryClient
-from registry_service.process import RegistryProcess
 
-RESULTS = Path(__file__).parent / "results" / "registry_load.json"
 READ_TARGET_RPS = 1000.0
 READ_TARGET_P99_MS = 25.0
 
@@ -128,94 +121,53 @@ def run_wrk(url: str, script: str, *, connections: int, seconds: int) -> dict[st
     }
 
 
-@contextmanager
-def backend_url(backend: str, admin_url: str, home: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{home / 'registry.db'}"
-        return
-    name = f"t26_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp, backend_url(backend, args.postgres, Path(tmp)) as db:
-        env = {"TRADE2026_HOME": tmp, "REGISTRY_DATABASE_URL": db}
-        env_all = {**os.environ, **env}
-        env_all.pop("NATS_URL", None)
-        key = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "registry_service",
-                "create-key",
-                "--name",
-                "bench",
-                "--scopes",
-                "write",
-            ],
-            env=env_all,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.strip()
-        with RegistryProcess(port=args.port, env=env_all, workers=args.workers) as server:
-            with RegistryClient(server.url, api_key=key, timeout=10) as client:
-                ids = [
-                    str(
-                        client.create_entity(
-                            name=f"seed_{i % 20}",
-                            type="strategy" if i % 2 else "model",
-                            version=f"1.0.{i}",
-                            config={"i": i},
-                        ).entity_id
-                    )
-                    for i in range(args.seed_entities)
-                ]
-            by_id = lua_get_ids(ids)
-            listing = lua_get("/api/v1/entities?type=strategy&limit=20")
-            pace = {"connections": args.connections, "rate": args.rate}
-            scenarios = [
-                ("GET /health (reference)", "reference", lua_get("/health")),
-                ("GET /entities/{id}", "read", by_id),
-                ("GET /entities?type=strategy&limit=20", "read", listing),
-                (f"GET /entities/{{id}} @{args.rate:.0f}/s", "read", paced(by_id, **pace)),
-                (f"GET /entities?type=.. @{args.rate:.0f}/s", "read", paced(listing, **pace)),
-                ("POST /entities", "write", lua_create(key)),
+    rows: list[dict[str, Any]] = []
+    with registry_for(backend, port=args.port, workers=args.workers, scopes="write") as (
+        server,
+        key,
+    ):
+        with RegistryClient(server.url, api_key=key, timeout=10) as client:
+            ids = [
+                str(
+                    client.create_entity(
+                        name=f"seed_{i % 20}",
+                        type="strategy" if i % 2 else "model",
+                        version=f"1.0.{i}",
+                        config={"i": i},
+                    ).entity_id
+                )
+                for i in range(args.seed_entities)
             ]
-            reference_rps = None
-            for label, kind, script in scenarios:
-                result = run_wrk(
-                    server.url, script, connections=args.connections, seconds=args.seconds
-                )
-                reference_rps = reference_rps or result["rps"]
-                rows.append(
-                    {
-                        "backend": backend,
-                        "scenario": label,
-                        "kind": kind,
-                        "connections": args.connections,
-                        "workers": args.workers,
-                        **result,
-                        "ratio_to_reference": result["rps"] / reference_rps,
-                        "meets_read_target": (
-                            result["rps"] >= READ_TARGET_RPS
-                            and result["p99_ms"] < READ_TARGET_P99_MS
-                            if kind == "read"
-                            else None
-                        ),
-                    }
-                )
-                print(format_row(rows[-1]), flush=True)
+        by_id = lua_get_ids(ids)
+        listing = lua_get("/api/v1/entities?type=strategy&limit=20")
+        pace = {"connections": args.connections, "rate": args.rate}
+        scenarios = [
+            ("GET /health (reference)", "reference", lua_get("/health")),
+            ("GET /entities/{id}", "read", by_id),
+            ("GET /entities?type=strategy&limit=20", "read", listing),
+            (f"GET /entities/{{id}} @{args.rate:.0f}/s", "read", paced(by_id, **pace)),
+            (f"GET /entities?type=.. @{args.rate:.0f}/s", "read", paced(listing, **pace)),
+            ("POST /entities", "write", lua_create(key)),
+        ]
+        reference_rps = None
+        for label, kind, script in scenarios:
+            result = run_wrk(server.url, script, connections=args.connections, seconds=args.seconds)
+            reference_rps = reference_rps or result["rps"]
+            meets = result["rps"] >= READ_TARGET_RPS and result["p99_ms"] < READ_TARGET_P99_MS
+            rows.append(
+                {
+                    "backend": backend,
+                    "scenario": label,
+                    "kind": kind,
+                    "connections": args.connections,
+                    "workers": args.workers,
+                    **result,
+                    "ratio_to_reference": result["rps"] / reference_rps,
+                    "meets_read_target": meets if kind == "read" else None,
+                }
+            )
+            print(format_row(rows[-1]), flush=True)
     return rows
 
 
@@ -243,13 +195,6 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1100.0, help="paced mode's offered req/s")
     parser.add_argument("--seed-entities", type=int, default=200)
     parser.add_argument("--port", type=int, default=8391)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="admin URL; a database of the benchmark's own is created and dropped",
-    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (apt-get install wrk; `make bench` does it)")
@@ -258,9 +203,7 @@ def main() -> int:
     rows = []
     for backend in args.backends.split(","):
         rows += bench_backend(backend.strip(), args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "registry_load", "rows": rows}, indent=2) + "\n")
-    print(f"results written to {RESULTS}")
+    print(f"results written to {write_results('registry_load', rows)}")
     return 0
 
 

@@ -7,7 +7,14 @@ from typing import Any
 
 import httpx
 
-from registry_service.schemas import DeploymentPublic, EntityPublic, EventPage, Page
+from registry_service.schemas import (
+    DeploymentPublic,
+    EntityPublic,
+    EventPage,
+    Page,
+    SwapDetail,
+    SwapPublic,
+)
 
 
 class RegistryClientError(Exception):
@@ -97,6 +104,37 @@ class RegistryClient:
         return Page[DeploymentPublic].model_validate(
             self._call("GET", "/deployments", params=filters)
         )
+
+    def swap(
+        self,
+        *,
+        from_entity_id: str,
+        to_entity_id: str,
+        reason: str,
+        initiated_by: str,
+        swap_type: str = "manual",
+        environment: str = "production",
+        idempotency_key: str | None = None,
+    ) -> SwapPublic:
+        body = {
+            "from_entity_id": from_entity_id,
+            "to_entity_id": to_entity_id,
+            "reason": reason,
+            "initiated_by": initiated_by,
+            "swap_type": swap_type,
+            "environment": environment,
+        }
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return SwapPublic.model_validate(self._call("POST", "/swaps", json=body, headers=headers))
+
+    def rollback(self, swap_id: str, *, reason: str, initiated_by: str) -> SwapPublic:
+        body = {"reason": reason, "initiated_by": initiated_by}
+        return SwapPublic.model_validate(
+            self._call("POST", f"/swaps/{swap_id}/rollback", json=body)
+        )
+
+    def get_swap(self, swap_id: str) -> SwapDetail:
+        return SwapDetail.model_validate(self._call("GET", f"/swaps/{swap_id}"))
 
     def events(self, *, after: int = 0, limit: int = 100) -> EventPage:
         return EventPage.model_validate(

@@ -1,8 +1,9 @@
 """The main job on the embedded default (`make demo`).
 
-Step 1 of the platform: start the registry on its embedded SQLite database under the state
-directory, walk the seed's entity → deployment flow against it over HTTP, print what it did.
-Re-running it registers the next patch version and replaces what the last run deployed.
+Steps 1 and 2 of the platform: start the registry on its embedded SQLite database under the
+state directory, walk the seed's entity → deployment flow against it over HTTP, hot-swap
+the staging strategy into production, roll that swap back, and print what it did.
+Re-running it registers the next patch versions and replaces what the last run deployed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def next_version(client: RegistryClient, name: str, minor: str) -> str:
 
 
 def walk_flow(client: RegistryClient) -> None:
+    ids = []
     for name, minor, environment in ENTITIES:
         entity = client.create_entity(
             name=name,
@@ -96,11 +98,38 @@ def walk_flow(client: RegistryClient) -> None:
             f"  deployed    {entity.name} {entity.version} → {environment}/{deployment.slot}"
             f"  deployment={deployment.deployment_id}  [entity {status}]"
         )
+        ids.append(str(entity.entity_id))
+    swap_and_roll_back(client, *ids)
     total = client.list_deployments().total
     active = client.list_deployments(status="active").total
     say(f"  deployments: total={total} active={active}")
     events = client.events(limit=1000)
     say(f"  outbox events so far: {len(events.items)}{'+' if events.has_more else ''}")
+
+
+def swap_and_roll_back(client: RegistryClient, live_id: str, staged_id: str) -> None:
+    """Promote what staging runs into the production slot, then undo it."""
+    swap = client.swap(
+        from_entity_id=live_id,
+        to_entity_id=staged_id,
+        reason="demo: promote the staging strategy",
+        initiated_by="demo",
+    )
+    say(
+        f"  swapped     production/{swap.slot}: {_describe(client, live_id)} → "
+        f"{_describe(client, staged_id)}  swap={swap.swap_id}  in {swap.duration_ms:.1f} ms"
+    )
+    undo = client.rollback(str(swap.swap_id), reason="demo: roll back", initiated_by="demo")
+    restored = undo.to_deployment_id == swap.from_deployment_id
+    say(
+        f"  rolled back production/{undo.slot}: {_describe(client, live_id)} live again "
+        f"(same deployment: {'yes' if restored else 'NO'})  swap={undo.swap_id}"
+    )
+
+
+def _describe(client: RegistryClient, entity_id: str) -> str:
+    entity = client.get_entity(entity_id)
+    return f"{entity.name} {entity.version} [{entity.status}]"
 
 
 def main() -> int:

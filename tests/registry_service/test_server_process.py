@@ -55,7 +55,7 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[RegistryProce
         yield process
 
 
-def test_seed_curl_flow_against_a_running_server(
+def test_seed_curl_flows_against_a_running_server(
     server: RegistryProcess, server_env: dict[str, str]
 ) -> None:
     key = create_key(server_env)
@@ -80,6 +80,17 @@ def test_seed_curl_flow_against_a_running_server(
             assert http.post(f"{api}/deployments", content=body, headers=form).status_code == 201
         assert http.get(f"{api}/deployments").json()["total"] == 2
         assert http.get(f"{api}/deployments?status=active").json()["total"] == 2
+        assert http.get(f"{api}/entities/{e1}").json()["status"] == "active"
+        # The seed's swap test: E1 inactive, E2 active.
+        swap = (
+            f'{{"from_entity_id":"{e1}","to_entity_id":"{e2}","reason":"test",'
+            '"initiated_by":"test"}'
+        )
+        assert http.post(f"{api}/swaps", content=swap, headers=form).status_code == 201
+        assert http.get(f"{api}/entities/{e1}").json()["status"] == "inactive"
+        assert http.get(f"{api}/entities/{e2}").json()["status"] == "active"
+        back = swap.replace(e1, "E1").replace(e2, e1).replace("E1", e2)
+        assert http.post(f"{api}/swaps", content=back, headers=form).status_code == 201
         assert http.get(f"{api}/entities/{e1}").json()["status"] == "active"
         assert http.post(f"{api}/entities", content=b"{}").status_code == 401
         assert http.get(f"{server.url}/health").json()["status"] == "ok"

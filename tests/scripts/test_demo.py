@@ -33,9 +33,16 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     first = run_demo(tmp_path, port)
     assert "deployed    strategy_a 1.0.0 → production/strategy_a" in first
     assert "[entity active]" in first
-    assert "deployments: total=2 active=2" in first
+    assert (
+        "swapped     production/strategy_a: strategy_a 1.0.0 [inactive] → strategy_b 1.1.0 [active]"
+        in first
+    )
+    assert "rolled back production/strategy_a: strategy_a 1.0.0 [active] live again" in first
+    assert "(same deployment: yes)" in first
+    # strategy_a live in production, strategy_b in staging and its swapped-out production row.
+    assert "deployments: total=3 active=2" in first
     assert (tmp_path / "registry.db").exists()
     second = run_demo(tmp_path, port)
     assert "registered  strategy_a 1.0.1" in second
     assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
-    assert "deployments: total=4 active=2" in second
+    assert "deployments: total=6 active=2" in second
