@@ -116,3 +116,35 @@ def test_events_wait_while_nats_is_down_and_arrive_exactly_once(
     assert len(ids) == len(set(ids)) == 10
     assert set(ids) == {e["event_id"] for e in events}
     assert {m[1]["subject_id"] for m in messages} == set(created)
+
+
+def test_swap_events_reach_nats(
+    client: TestClient,
+    database: Database,
+    admin: dict[str, str],
+    new_entity: Callable[..., Any],
+    deploy: Callable[..., Any],
+    stream: tuple[str, str],
+) -> None:
+    e1 = new_entity("strategy_a", "1.0.0")["entity_id"]
+    e2 = new_entity("strategy_b", "1.1.0")["entity_id"]
+    deploy(e1, "production")
+    deploy(e2, "staging")
+    body = {"from_entity_id": e1, "to_entity_id": e2, "reason": "r", "initiated_by": "t"}
+    swap = client.post(f"{API}/swaps", json=body, headers=admin).json()
+    client.post(
+        f"{API}/swaps/{swap['swap_id']}/rollback",
+        json={"reason": "r", "initiated_by": "t"},
+        headers=admin,
+    )
+    client.post(f"{API}/swaps", json=body | {"from_entity_id": e2}, headers=admin)  # fails
+    asyncio.run(make_relay(database, stream, NATS_TEST_URL).publish_pending())
+    subjects = [m[0] for m in asyncio.run(stream_messages(stream[0]))]
+    prefix = stream[1]
+    swap_subjects = [s for s in subjects if s and s.startswith(f"{prefix}.swap.")]
+    assert swap_subjects == [
+        f"{prefix}.swap.completed",
+        f"{prefix}.swap.rolled_back",
+        f"{prefix}.swap.failed",
+    ]
+    assert f"{prefix}.deployment.reactivated" in subjects
