@@ -68,7 +68,9 @@ def registry_for(
             check=True,
             timeout=60,
         ).stdout.strip()
-        log = Path(tmp) / "registry.log"
+        log = RESULTS_DIR / f"registry-{backend}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
         with RegistryProcess(port=port, env=env, workers=workers, log_file=log) as server:
             yield server, key
 

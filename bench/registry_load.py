@@ -192,7 +192,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rate", type=float, default=1100.0, help="paced mode's offered req/s")
+    parser.add_argument("--rate", type=float, default=1250.0, help="paced mode's offered req/s")
     parser.add_argument("--seed-entities", type=int, default=200)
     parser.add_argument("--port", type=int, default=8391)
     args = parser.parse_args()

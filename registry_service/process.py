@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +56,8 @@ class RegistryProcess:
             env=self._env,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            # Its own process group, so stop() also reaches uvicorn's worker processes.
+            start_new_session=True,
         )
         self.wait_ready(ready_timeout)
         return self
@@ -75,16 +79,24 @@ class RegistryProcess:
         raise TimeoutError(f"registry at {self.url} not ready after {timeout:.0f}s")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        if self.process is not None:
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
                 self.process.wait(timeout)
+            # Workers that outlived their supervisor go too.
+            self._signal_group(signal.SIGKILL)
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
 
     def __enter__(self) -> RegistryProcess:
         return self.start() if self.process is None else self
