@@ -5,19 +5,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
-from registry_service.process import RegistryProcess
+from registry_service.db import temporary_postgres_database
+from registry_service.process import RegistryProcess, create_key
 
 RESULTS_DIR = Path(__file__).parent / "results"
 DEFAULT_POSTGRES = os.environ.get(
@@ -31,16 +26,8 @@ def database_for(backend: str, home: Path, admin_url: str = DEFAULT_POSTGRES) ->
     if backend == "sqlite":
         yield f"sqlite:///{home / 'registry.db'}"
         return
-    name = f"t26_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with temporary_postgres_database(admin_url, prefix="t26_bench") as url:
+        yield url
 
 
 @contextmanager
@@ -51,23 +38,7 @@ def registry_for(
     with tempfile.TemporaryDirectory() as tmp, database_for(backend, Path(tmp)) as url:
         env = {**os.environ, "TRADE2026_HOME": tmp, "REGISTRY_DATABASE_URL": url}
         env.pop("NATS_URL", None)
-        key = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "registry_service",
-                "create-key",
-                "--name",
-                "bench",
-                "--scopes",
-                scopes,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.strip()
+        key = create_key(name="bench", scopes=scopes, env=env)
         log = RESULTS_DIR / f"registry-{backend}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -21,11 +22,13 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from registry_service.lifecycle import (
     DeploymentStatus,
@@ -64,9 +67,9 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def _in(column: str, values: type[Any]) -> str:
-    # Literal CHECK text built from our own enums (never from input).
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+def _in(column: str, values: type[StrEnum]) -> ColumnElement[bool]:
+    """`column IN (...)` over an enum's values, for a CHECK constraint."""
+    return literal_column(column).in_([v.value for v in values])
 
 
 class Base(DeclarativeBase):

@@ -15,6 +15,28 @@ from typing import IO
 import httpx
 
 
+def create_key(*, name: str, scopes: str, env: Mapping[str, str] | None = None) -> str:
+    """Create an API key with the operator CLI (`create-key`) and return it."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_service",
+            "create-key",
+            "--name",
+            name,
+            "--scopes",
+            scopes,
+        ],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return result.stdout.strip()
+
+
 class RegistryProcess:
     """A registry server child process; a context manager that stops it on exit."""
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 from registry_service.client import RegistryClient, RegistryClientError
-from registry_service.process import RegistryProcess
+from registry_service.process import RegistryProcess, create_key
 
 ENTITIES = (("strategy_a", "1.0", "production"), ("strategy_b", "1.1", "staging"))
 
@@ -33,23 +32,7 @@ def demo_key(home: Path) -> str:
     key_file = home / "demo-api-key"
     if key_file.exists():
         return key_file.read_text().strip()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_service",
-            "create-key",
-            "--name",
-            "demo",
-            "--scopes",
-            "read,write,deploy",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    key = result.stdout.strip()
+    key = create_key(name="demo", scopes="read,write,deploy")
     home.mkdir(parents=True, exist_ok=True)
     key_file.touch(mode=0o600)
     key_file.write_text(key + "\n")

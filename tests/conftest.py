@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
+
+from registry_service.db import temporary_postgres_database
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -28,17 +27,8 @@ def free_port() -> int:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL database of the test's own, dropped afterwards."""
-    name = f"t26_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with temporary_postgres_database(POSTGRES_ADMIN_URL, prefix="t26_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

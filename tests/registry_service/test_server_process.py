@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,29 +13,8 @@ import httpx
 import nats
 import pytest
 
-from registry_service.process import RegistryProcess
+from registry_service.process import RegistryProcess, create_key
 from tests.conftest import NATS_TEST_URL, free_port
-
-
-def create_key(env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_service",
-            "create-key",
-            "--name",
-            "seed",
-            "--scopes",
-            "read,write,deploy",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture
@@ -58,7 +35,7 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[RegistryProce
 def test_seed_curl_flows_against_a_running_server(
     server: RegistryProcess, server_env: dict[str, str]
 ) -> None:
-    key = create_key(server_env)
+    key = create_key(name="seed", scopes="read,write,deploy", env=server_env)
     api = f"{server.url}/api/v1"
     # Exactly the seed's requests: JSON bodies sent the way `curl -d` sends them.
     form = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-www-form-urlencoded"}
@@ -109,7 +86,7 @@ def test_server_relays_events_to_nats_in_process(tmp_path: Path) -> None:
         "REGISTRY_RELAY_INTERVAL_SECONDS": "0.1",
     }
     env.pop("REGISTRY_DATABASE_URL", None)
-    key = create_key(env)
+    key = create_key(name="relay", scopes="write", env=env)
 
     async def stream_count() -> int:
         nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)

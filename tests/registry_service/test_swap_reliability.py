@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +26,7 @@ from registry_service.models import (
     Swap,
     SwapAck,
 )
-from registry_service.process import RegistryProcess
+from registry_service.process import RegistryProcess, create_key
 from tests.conftest import free_port
 from tests.registry_service.conftest import Headers
 from tests.registry_service.invariants import assert_registry_invariants
@@ -163,23 +161,7 @@ def test_sigkill_while_swapping_loses_no_acknowledged_swap(
 ) -> None:
     env = {**os.environ, "TRADE2026_HOME": str(tmp_path), "REGISTRY_DATABASE_URL": postgres_url}
     env.pop("NATS_URL", None)
-    key = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_service",
-            "create-key",
-            "--name",
-            "k",
-            "--scopes",
-            "write,deploy",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
+    key = create_key(name="k", scopes="write,deploy", env=env)
     port = free_port()
     log = tmp_path / "registry.log"
     server = RegistryProcess(port=port, env=env, log_file=log).start()
