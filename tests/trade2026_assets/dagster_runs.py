@@ -1,0 +1,68 @@
+"""Running the code location's job in-process, as the tests and the demo do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from trade2026_assets.definitions import MARKET_DATA_JOB
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    materialized: dict[str, set[str]] = field(default_factory=dict)
+    checks: dict[tuple[str, str], dg.AssetCheckEvaluation] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, asset: str, name: str) -> dg.AssetCheckEvaluation:
+        return self.checks[(asset, name)]
+
+    def metadata(self, asset: str, name: str) -> dict[str, Any]:
+        return {key: value.value for key, value in self.check(asset, name).metadata.items()}
+
+
+def run_market_data_job(
+    defs: dg.Definitions,
+    symbols: Sequence[str],
+    *,
+    instance: dg.DagsterInstance | None = None,
+    run_config: dict[str, Any] | None = None,
+) -> RunOutcome:
+    """One run over the symbol range, like a single-run backfill launched from the UI."""
+    job = defs.resolve_job_def(MARKET_DATA_JOB)
+    result = job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: symbols[0],
+            ASSET_PARTITION_RANGE_END_TAG: symbols[-1],
+        },
+        run_config=run_config or {},
+        raise_on_error=False,
+    )
+    outcome = RunOutcome(success=result.success)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+            key = materialization.asset_key.to_user_string()
+            outcome.materialized.setdefault(key, set()).add(str(materialization.partition))
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            outcome.checks[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = (
+                evaluation
+            )
+        elif event.is_step_failure:
+            failure = event.step_failure_data
+            user = failure.user_failure_data
+            outcome.failures.append(
+                user.description if user and user.description else str(failure.error)
+            )
+    return outcome

@@ -1,0 +1,174 @@
+"""The embedded chDB warehouse: atomic partition replacement, bound parameters, and several
+processes taking turns on one data directory."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from trade2026_assets.warehouse import (
+    BARS,
+    WarehouseError,
+    WarehouseResource,
+    _ChdbSession,
+    quote_identifier,
+)
+
+TS = pa.timestamp("ms", tz="UTC")
+
+
+def bars_table(symbol: str, n: int, *, price: float = 100.0, start_ms: int = 0) -> pa.Table:
+    return pa.table(
+        {
+            "symbol": [symbol] * n,
+            "seq": pa.array(range(n), type=pa.uint32()),
+            "ts": pa.array([start_ms + i * 60_000 for i in range(n)], type=pa.int64()).cast(TS),
+            "open": [price] * n,
+            "high": [price + 1] * n,
+            "low": [price - 1] * n,
+            "close": [price] * n,
+            "volume": [10.0] * n,
+        }
+    )
+
+
+def counts(warehouse: WarehouseResource) -> dict[str, int]:
+    table = warehouse.query_arrow(
+        "SELECT symbol, count() AS n FROM bars GROUP BY symbol ORDER BY symbol"
+    )
+    return dict(zip(table["symbol"].to_pylist(), table["n"].to_pylist(), strict=True))
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> WarehouseResource:
+    resource = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    resource.ensure_schema()
+    return resource
+
+
+def test_rematerializing_replaces_a_partition_and_leaves_others(
+    warehouse: WarehouseResource,
+) -> None:
+    both = pa.concat_tables([bars_table("AAA", 10), bars_table("BBB", 5)])
+    assert warehouse.replace_partitions(table=BARS, data=both, partitions=["AAA", "BBB"]) == 15
+    warehouse.replace_partitions(
+        table=BARS, data=bars_table("AAA", 7, price=50), partitions=["AAA"]
+    )
+    warehouse.replace_partitions(
+        table=BARS, data=bars_table("AAA", 7, price=50), partitions=["AAA"]
+    )
+    assert counts(warehouse) == {"AAA": 7, "BBB": 5}
+    prices = warehouse.query_arrow(
+        "SELECT DISTINCT close FROM bars WHERE symbol = {s:String}", {"s": "AAA"}
+    )
+    assert prices["close"].to_pylist() == [50.0]
+
+
+def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
+    warehouse: WarehouseResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 10), partitions=["AAA"])
+    # Fault injected after the rows reached the staging table, before the swap.
+    real_insert = _ChdbSession.insert_arrow
+
+    def insert_then_fail(self: _ChdbSession, table: str, data: pa.Table) -> None:
+        real_insert(self, table, data)
+        raise WarehouseError("injected fault after the staging insert")
+
+    monkeypatch.setattr(_ChdbSession, "insert_arrow", insert_then_fail)
+    with pytest.raises(WarehouseError, match="injected"):
+        warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 3), partitions=["AAA"])
+    monkeypatch.undo()
+    assert counts(warehouse) == {"AAA": 10}
+    tables = warehouse.query_arrow(
+        "SELECT name FROM system.tables WHERE database = currentDatabase()"
+    )
+    assert sorted(tables["name"].to_pylist()) == ["bars", "features", "indicator_sets"]
+
+
+def test_values_that_do_not_fit_the_column_are_refused_before_storing(
+    warehouse: WarehouseResource,
+) -> None:
+    warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 10), partitions=["AAA"])
+    broken = bars_table("AAA", 3).set_column(2, "ts", pa.array(["x", "y", "z"]))
+    with pytest.raises(WarehouseError, match=r"bars\.ts: cannot store string"):
+        warehouse.replace_partitions(table=BARS, data=broken, partitions=["AAA"])
+    assert counts(warehouse) == {"AAA": 10}
+
+
+def test_a_partition_without_rows_is_emptied(warehouse: WarehouseResource) -> None:
+    warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 4), partitions=["AAA"])
+    warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 0), partitions=["AAA"])
+    assert counts(warehouse) == {}
+
+
+def test_rows_outside_the_declared_partitions_are_refused(warehouse: WarehouseResource) -> None:
+    with pytest.raises(WarehouseError, match="undeclared partitions"):
+        warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 2), partitions=["BBB"])
+    with pytest.raises(WarehouseError, match="lacks columns"):
+        warehouse.replace_partitions(
+            table=BARS, data=bars_table("AAA", 2).drop_columns(["volume"]), partitions=["AAA"]
+        )
+
+
+def test_values_are_bound_not_spliced(warehouse: WarehouseResource) -> None:
+    awkward = "O'BR\\IEN"
+    warehouse.replace_partitions(table=BARS, data=bars_table(awkward, 3), partitions=[awkward])
+    found = warehouse.query_arrow(
+        "SELECT count() AS n FROM bars"
+        " WHERE symbol IN {s:Array(String)} AND ts >= {t:DateTime64(3)}",
+        {"s": [awkward, "x') OR 1=1 --"], "t": datetime(1970, 1, 1, tzinfo=UTC)},
+    )
+    assert found["n"].to_pylist() == [3]
+    with pytest.raises(WarehouseError):
+        quote_identifier("bars; DROP TABLE bars")
+
+
+def test_a_busy_warehouse_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    resource = WarehouseResource(chdb_path=str(tmp_path / "wh"), lock_timeout_seconds=0.3)
+    lock_path = tmp_path / "wh.lock"
+    with lock_path.open("a") as held:
+        # Another process holding the lock looks like this to us (flock is per open file).
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(WarehouseError, match="stayed busy"):
+            resource.query_arrow("SELECT 1")
+    assert resource.query_arrow("SELECT 1 AS one")["one"].to_pylist() == [1]
+
+
+def _writer(path: str, symbol: str, rounds: int, start: multiprocessing.synchronize.Event) -> None:
+    warehouse = WarehouseResource(chdb_path=path, lock_timeout_seconds=120)
+    start.wait(30)
+    for i in range(rounds):
+        data = bars_table(symbol, 1_000 + i, price=100 + i)
+        warehouse.replace_partitions(table=BARS, data=data, partitions=[symbol])
+        warehouse.query_arrow("SELECT count() FROM bars")
+
+
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared")
+    WarehouseResource(chdb_path=path).ensure_schema()
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    rounds = 8
+    workers = [
+        context.Process(target=_writer, args=(path, symbol, rounds, start))
+        for symbol in ("PROC1", "PROC2")
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(180)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    # Each process's last write is what is stored; nothing duplicated, nothing lost.
+    assert counts(WarehouseResource(chdb_path=path)) == {
+        "PROC1": 1_000 + rounds - 1,
+        "PROC2": 1_000 + rounds - 1,
+    }
+    assert os.path.exists(path + ".lock")

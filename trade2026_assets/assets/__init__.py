@@ -1,0 +1,1 @@
+"""Asset definitions, built by `trade2026_assets.definitions`."""

@@ -1,0 +1,101 @@
+"""Asset checks whose results carry their evidence: the count, the rule and the first
+offending rows, as metadata a user reads in the Dagster UI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from trade2026_assets.warehouse import WarehouseSession
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """A row-level rule; its violations come from a query that names it in `check_name`."""
+
+    name: str
+    rule: str
+    blocking: bool = True
+
+    def spec(self, asset: str) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=asset, blocking=self.blocking, description=self.rule
+        )
+
+    def with_rule(self, rule: str) -> RuleCheck:
+        return dataclasses.replace(self, rule=rule)
+
+
+def rule_check_results(
+    session: WarehouseSession,
+    *,
+    checks: Sequence[RuleCheck],
+    violations_sql: str,
+    rows_sql: str,
+    params: Mapping[str, object],
+    sample_columns: Sequence[str],
+) -> Iterator[dg.AssetCheckResult]:
+    """One result per check, from two queries: rows per symbol (`rows_sql`: symbol, rows)
+    and violations per check and symbol (`violations_sql`: check_name, symbol, failing,
+    first — the first offending rows as tuples in `sample_columns` order)."""
+    rows = _frame(session, rows_sql, params)
+    checked = int(rows.get_column("rows").sum()) if rows.height else 0
+    violations = _frame(session, violations_sql, params)
+    for check in checks:
+        mine = violations.filter(pl.col("check_name") == check.name).sort("symbol")
+        per_symbol = dict(zip(mine["symbol"].to_list(), mine["failing"].to_list(), strict=True))
+        samples = [
+            {"symbol": symbol, **dict(zip(sample_columns, _values(row), strict=True))}
+            for symbol, first in zip(mine["symbol"].to_list(), mine["first"].to_list(), strict=True)
+            for row in first
+        ][:SAMPLE_ROWS]
+        failures = int(sum(per_symbol.values()))
+        yield dg.AssetCheckResult(
+            check_name=check.name,
+            passed=failures == 0,
+            severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "failing_rows": failures,
+                "checked_rows": checked,
+                "rule": check.rule,
+                "failing_rows_by_symbol": dg.MetadataValue.json(per_symbol),
+                "first_failing_rows": dg.MetadataValue.md(markdown_table(samples)),
+            },
+        )
+
+
+def _frame(session: WarehouseSession, sql: str, params: Mapping[str, object]) -> pl.DataFrame:
+    frame = pl.from_arrow(session.query_arrow(sql, params))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _values(row: Any) -> list[Any]:
+    # Unnamed ClickHouse tuples arrive as structs with positional field names.
+    return [_plain(value) for value in (row.values() if isinstance(row, dict) else row)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "_none_"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

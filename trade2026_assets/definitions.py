@@ -1,0 +1,58 @@
+"""The one place that assembles the code location's `Definitions` (see workspace.yaml)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from trade2026_assets.assets.indicators import build_indicators
+from trade2026_assets.assets.market_bars import build_market_bars
+from trade2026_assets.market_data import MarketDataResource
+from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.warehouse import WarehouseResource
+
+MARKET_DATA_JOB = "market_data_job"
+
+
+def build_definitions(settings: AssetsSettings) -> dg.Definitions:
+    """Definitions for one configuration; tests build their own from their own settings."""
+    partitions = dg.StaticPartitionsDefinition(settings.universe)
+    market_bars = build_market_bars(partitions, max_gap_bars=settings.max_gap_bars)
+    indicators = build_indicators(partitions, market_bars)
+    market_data_job = dg.define_asset_job(
+        MARKET_DATA_JOB,
+        selection=[market_bars, indicators],
+        description="Bars and indicators for the whole universe (or any range of symbols).",
+    )
+    return dg.Definitions(
+        assets=[market_bars, indicators],
+        jobs=[market_data_job],
+        resources={
+            "market_data": MarketDataResource(
+                source=settings.market_source,
+                seed=settings.synthetic_seed,
+                n_bars=settings.synthetic_bars,
+                bar_minutes=settings.synthetic_bar_minutes,
+                predictability=settings.synthetic_predictability,
+                path=settings.bars_path,
+                file_format=settings.bars_format,
+                timezone=settings.bars_timezone,
+                timestamp_format=settings.bars_timestamp_format,
+            ),
+            "warehouse": WarehouseResource(
+                chdb_path=str(settings.warehouse_path.resolve()),
+                # The URL may carry a password: Dagster reads it from the environment at run
+                # time instead of storing it in the run's config.
+                clickhouse_url=dg.EnvVar("CLICKHOUSE_URL")
+                if os.environ.get("CLICKHOUSE_URL")
+                else "",
+            ),
+        },
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev` through workspace.yaml; reads the environment only now."""
+    return build_definitions(AssetsSettings())

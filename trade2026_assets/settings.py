@@ -1,0 +1,68 @@
+"""The code location's one settings object: environment variables, read when Dagster loads
+the definitions (never at import)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
+DEMO_SYMBOLS = ("SYNA", "SYNB", "SYNC", "SYND", "SYNE")
+
+
+class AssetsSettings(BaseSettings):
+    """Configuration of `trade2026_assets`; every field is an environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADE2026_", extra="ignore")
+
+    home: Path = Field(default=Path(".trade2026"), description="State directory.")
+    symbols: str = Field(
+        default=",".join(DEMO_SYMBOLS),
+        description="The universe: comma-separated symbols, one `market_bars` partition each.",
+    )
+    market_source: Literal["synthetic", "files"] = "synthetic"
+    # Synthetic bars.
+    synthetic_seed: int = 7
+    synthetic_bars: int = Field(default=5000, ge=1)
+    synthetic_bar_minutes: int = Field(default=60, ge=1)
+    synthetic_predictability: float = Field(default=0.0, gt=-1, lt=1)
+    # Bars files.
+    bars_path: str = ""
+    bars_format: Literal["auto", "csv", "parquet"] = "auto"
+    bars_timezone: str = "UTC"
+    bars_timestamp_format: str = ""
+    # The gap check flags consecutive bars further apart than this many bar intervals.
+    max_gap_bars: float = Field(default=1.0, gt=0)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_listed(cls, value: str) -> str:
+        symbols = symbol_list(value)
+        if not symbols:
+            raise ValueError("TRADE2026_SYMBOLS names no symbol")
+        bad = [symbol for symbol in symbols if not _SYMBOL.fullmatch(symbol)]
+        if bad:
+            raise ValueError(f"symbols may use A-Z, 0-9, '.', '-' and '_' only: {bad}")
+        return value
+
+    @property
+    def universe(self) -> list[str]:
+        return symbol_list(self.symbols)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse"
+
+
+def symbol_list(value: str) -> list[str]:
+    """Symbols from a comma-separated list: trimmed, upper-cased, de-duplicated, in order."""
+    seen: dict[str, None] = {}
+    for raw in value.split(","):
+        symbol = raw.strip().upper()
+        if symbol:
+            seen.setdefault(symbol, None)
+    return list(seen)

@@ -1,0 +1,404 @@
+"""The warehouse: one resource, two back ends, the same ClickHouse SQL.
+
+* Embedded (default): chDB, ClickHouse in-process, with its data directory under the state
+  directory. chDB admits one process per data directory and one directory per process, so
+  every operation opens a short-lived session while holding a process-wide lock and an
+  exclusive `flock` on a sibling lock file; the Dagster webserver, daemon, run workers and
+  tests then take turns instead of failing.
+* Server: a ClickHouse server through clickhouse-connect, when `clickhouse_url` is set.
+
+All values travel as bound query parameters (`{name:Type}`). Frames move as Arrow tables.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import dagster as dg
+import pyarrow as pa
+from pydantic import Field
+
+# chDB holds one embedded server per process: every session in this process goes through it.
+_PROCESS_LOCK = threading.RLock()
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be reached or refused an operation."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table: its name, its DDL and its column order (the order inserts use)."""
+
+    name: str
+    columns: tuple[str, ...]
+    ddl: str
+    # Arrow type of each column that is not Float64 (symbol columns are dictionary-encoded).
+    types: tuple[tuple[str, pa.DataType], ...] = ()
+
+    def arrow_type(self, column: str) -> pa.DataType:
+        return dict(self.types).get(column, pa.float64())
+
+
+BARS = TableSpec(
+    name="bars",
+    columns=("symbol", "seq", "ts", "open", "high", "low", "close", "volume"),
+    types=(("symbol", pa.string()), ("seq", pa.uint32()), ("ts", pa.timestamp("ms", tz="UTC"))),
+    # Prices stay Nullable so that what a source delivered is stored as it was, and the
+    # checks, not the insert, report the defect. One partition per symbol makes
+    # re-materializing a symbol one atomic REPLACE PARTITION.
+    ddl="""
+    CREATE TABLE IF NOT EXISTS bars (
+        symbol LowCardinality(String),
+        seq UInt32,
+        ts DateTime64(3, 'UTC'),
+        open Nullable(Float64),
+        high Nullable(Float64),
+        low Nullable(Float64),
+        close Nullable(Float64),
+        volume Nullable(Float64)
+    )
+    ENGINE = MergeTree
+    PARTITION BY symbol
+    ORDER BY (symbol, ts, seq)
+    """,
+)
+
+FEATURES = TableSpec(
+    name="features",
+    columns=(
+        "symbol",
+        "ts",
+        "close",
+        "ret_1",
+        "log_ret_1",
+        "volatility",
+        "rsi",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "bb_upper",
+        "bb_middle",
+        "bb_lower",
+        "indicator_set",
+    ),
+    types=(
+        ("symbol", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("indicator_set", pa.string()),
+    ),
+    ddl="""
+    CREATE TABLE IF NOT EXISTS features (
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        ret_1 Float64,
+        log_ret_1 Float64,
+        volatility Float64,
+        rsi Float64,
+        macd Float64,
+        macd_signal Float64,
+        macd_hist Float64,
+        bb_upper Float64,
+        bb_middle Float64,
+        bb_lower Float64,
+        indicator_set LowCardinality(String)
+    )
+    ENGINE = MergeTree
+    PARTITION BY symbol
+    ORDER BY (symbol, ts)
+    """,
+)
+
+INDICATOR_SETS = TableSpec(
+    name="indicator_sets",
+    columns=("indicator_set", "definition", "talib_version", "created_at"),
+    ddl="""
+    CREATE TABLE IF NOT EXISTS indicator_sets (
+        indicator_set String,
+        definition String,
+        talib_version String,
+        created_at DateTime64(3, 'UTC')
+    )
+    ENGINE = ReplacingMergeTree(created_at)
+    ORDER BY indicator_set
+    """,
+)
+
+TABLES = (BARS, FEATURES, INDICATOR_SETS)
+
+
+def quote_identifier(name: str) -> str:
+    """Backtick-quote a table name where ClickHouse cannot bind it.
+
+    `CREATE TABLE … AS t` and `ALTER TABLE … REPLACE PARTITION … FROM t` accept no
+    `{t:Identifier}` parameter, so such names (ours: a table's constant name or a generated
+    staging name) are checked against a strict identifier pattern; values are always bound.
+    """
+    if not _IDENTIFIER.fullmatch(name):
+        raise WarehouseError(f"not a plain table name: {name!r}")
+    return "`" + name + "`"
+
+
+def _chdb_param(value: object) -> str:
+    """Render a parameter in ClickHouse's text format, which is what chDB's binding expects."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_quoted(item) for item in value) + "]"
+    raise WarehouseError(f"unsupported query parameter type: {type(value).__name__}")
+
+
+def _quoted(item: object) -> str:
+    if isinstance(item, str):
+        return "'" + item.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return _chdb_param(item)
+
+
+class WarehouseSession(Protocol):
+    """What assets and checks use: statements, Arrow reads and Arrow inserts."""
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None: ...
+
+    def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table: ...
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None: ...
+
+
+class _ChdbSession:
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        self._run(sql, "CSV", params)
+
+    def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        result = self._run(sql, "ArrowTable", params)
+        if not isinstance(result, pa.Table):
+            raise WarehouseError(f"chDB returned {type(result).__name__}, not an Arrow table")
+        return result
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        # chDB's Python() table function reads the Arrow table straight from this frame's
+        # local variable `data`: no copy through a file or a pickle.
+        self._run(
+            "INSERT INTO {table:Identifier} SELECT * FROM Python(data)", "CSV", {"table": table}
+        )
+
+    def _run(self, sql: str, fmt: str, params: Mapping[str, object] | None) -> object:
+        bound = {key: _chdb_param(value) for key, value in (params or {}).items()}
+        try:
+            return self._session.query(sql, fmt, params=bound or None)
+        except RuntimeError as exc:  # chDB raises ChdbError, a RuntimeError
+            raise WarehouseError(str(exc).strip()) from exc
+
+
+class _ServerSession:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def command(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        self._client.command(sql, parameters=dict(params or {}))
+
+    def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        result = self._client.query_arrow(sql, parameters=dict(params or {}))
+        if not isinstance(result, pa.Table):
+            raise WarehouseError(f"ClickHouse returned {type(result).__name__}, not Arrow")
+        return result
+
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        self._client.insert_arrow(table, data)
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Bars, indicators and training sets live here (ClickHouse SQL on chDB or a server)."""
+
+    chdb_path: str = Field(
+        default=".trade2026/warehouse",
+        description="Data directory of the embedded chDB warehouse (used when no URL is set).",
+    )
+    clickhouse_url: str = Field(
+        default="",
+        description="ClickHouse server, e.g. http://user:password@host:8123/trade2026. "
+        "Empty means the embedded chDB warehouse.",
+    )
+    lock_timeout_seconds: float = Field(
+        default=600.0,
+        description="How long an operation waits for another process's chDB session to end.",
+    )
+
+    @property
+    def embedded(self) -> bool:
+        return not self.clickhouse_url
+
+    @contextmanager
+    def session(self) -> Iterator[WarehouseSession]:
+        """One short-lived session; on chDB, exclusive across threads and processes."""
+        if not self.embedded:
+            client = self._server_client()
+            try:
+                yield _ServerSession(client)
+            finally:
+                client.close()
+            return
+        with self._chdb_exclusive():
+            chdb_session = self._open_chdb()
+            try:
+                yield _ChdbSession(chdb_session)
+            finally:
+                chdb_session.close()
+
+    def ensure_schema(self) -> None:
+        with self.session() as session:
+            for table in TABLES:
+                session.command(table.ddl)
+
+    def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        with self.session() as session:
+            return session.query_arrow(sql, params)
+
+    def replace_partitions(
+        self, *, table: TableSpec, data: pa.Table, partitions: Sequence[str]
+    ) -> int:
+        """Make each partition (symbol) hold exactly the rows of `data` for it.
+
+        The rows go to a staging table first; each partition is then swapped in with one
+        atomic `REPLACE PARTITION`. A failed insert leaves every partition as it was, and a
+        re-run replaces rather than duplicates. Partitions with no rows are dropped.
+        """
+        missing = set(table.columns) - set(data.column_names)
+        if missing:
+            raise WarehouseError(f"{table.name}: frame lacks columns {sorted(missing)}")
+        data = _conform(table, data)
+        present = set(data.column("symbol").to_pylist()) if data.num_rows else set()
+        unexpected = present - set(partitions)
+        if unexpected:
+            raise WarehouseError(f"{table.name}: rows for undeclared partitions {unexpected}")
+        staging = f"{table.name}_staging_{uuid.uuid4().hex}"
+        target_sql = quote_identifier(table.name)
+        staging_sql = quote_identifier(staging)
+        replace_sql = (
+            "ALTER TABLE " + target_sql + " REPLACE PARTITION {p:String} FROM " + staging_sql
+        )
+        drop_sql = "ALTER TABLE " + target_sql + " DROP PARTITION {p:String}"
+        with self.session() as session:
+            session.command(table.ddl)
+            session.command("CREATE TABLE " + staging_sql + " AS " + target_sql)
+            try:
+                if data.num_rows:
+                    session.insert_arrow(staging, data)
+                for partition in partitions:
+                    if partition in present:
+                        session.command(replace_sql, {"p": partition})
+                    else:
+                        session.command(drop_sql, {"p": partition})
+            finally:
+                session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging})
+        return int(data.num_rows)
+
+    # -- embedded back end -------------------------------------------------------------
+
+    @contextmanager
+    def _chdb_exclusive(self) -> Iterator[None]:
+        data_dir = Path(self.chdb_path).resolve()
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = data_dir.with_name(data_dir.name + ".lock")
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        with _PROCESS_LOCK, lock_path.open("a") as lock_file:
+            delay = 0.005
+            while True:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WarehouseError(
+                            f"chDB warehouse {data_dir} stayed busy for "
+                            f"{self.lock_timeout_seconds:g} s (lock {lock_path})"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _open_chdb(self) -> Any:
+        from chdb import session as chdb_session  # heavy import, deferred to first use
+
+        # A process outside our lock (a chDB shell, say) can still hold the directory:
+        # retry briefly, then say so.
+        attempts = 6
+        for attempt in range(attempts):
+            try:
+                return chdb_session.Session(str(Path(self.chdb_path).resolve()))  # type: ignore[no-untyped-call]
+            except RuntimeError as exc:
+                if attempt == attempts - 1:
+                    raise WarehouseError(
+                        f"cannot open chDB warehouse {self.chdb_path}: {exc}"
+                    ) from exc
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    # -- server back end ---------------------------------------------------------------
+
+    def _server_client(self) -> Any:
+        import clickhouse_connect
+
+        parts = urlsplit(self.clickhouse_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise WarehouseError(
+                "CLICKHOUSE_URL must look like http://user:password@host:8123/database"
+            )
+        return clickhouse_connect.get_client(
+            host=parts.hostname,
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            username=parts.username or "default",
+            password=parts.password or "",
+            database=parts.path.strip("/") or "default",
+            secure=parts.scheme == "https",
+            connect_timeout=10,
+            send_receive_timeout=300,
+        )
+
+
+def _conform(table: TableSpec, data: pa.Table) -> pa.Table:
+    """The frame's columns in the table's order and types, or a clear error: ClickHouse would
+    otherwise coerce what it cannot parse (a bad timestamp into 1970) without a word."""
+    columns = []
+    for name in table.columns:
+        column = data.column(name)
+        target = table.arrow_type(name)
+        if pa.types.is_dictionary(column.type) and pa.types.is_string(target):
+            column = column.cast(pa.dictionary(pa.int32(), pa.string()))
+            columns.append(column)
+            continue
+        try:
+            column = column.cast(target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise WarehouseError(
+                f"{table.name}.{name}: cannot store {column.type} as {target}: {exc}"
+            ) from exc
+        if name in {"symbol", "indicator_set"}:
+            # chDB ingests LowCardinality several times faster from dictionary arrays.
+            column = column.dictionary_encode()
+        columns.append(column)
+    return pa.table(columns, names=list(table.columns))
