@@ -7,10 +7,21 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck unit bench lock clean
+TRADE2026_HOME ?= $(CURDIR)/.trade2026
+DAGSTER_HOME ?= $(TRADE2026_HOME)/dagster
+DAGSTER_PORT ?= 3070
+
+.PHONY: demo dagster test lint typecheck unit bench lock clean
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/python scripts/demo.py
+
+# The Dagster UI on the same state as `make demo` (port 3000 is left to serving).
+dagster: $(VENV)/.synced
+	mkdir -p "$(DAGSTER_HOME)"
+	test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
+	TRADE2026_HOME="$(TRADE2026_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)" \
+		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 test: lint typecheck unit
 
@@ -28,6 +39,7 @@ bench: $(VENV)/.synced
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(VENV)/bin/python -m bench.registry_load $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.swap_latency $(BENCH_ARGS_SWAP)
+	$(VENV)/bin/python -m bench.indicators $(BENCH_ARGS_INDICATORS)
 
 lock: $(UV)
 	$(UV) lock

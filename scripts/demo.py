@@ -1,9 +1,13 @@
 """The main job on the embedded default (`make demo`).
 
-Steps 1 and 2 of the platform: start the registry on its embedded SQLite database under the
-state directory, walk the seed's entity → deployment flow against it over HTTP, hot-swap
-the staging strategy into production, roll that swap back, and print what it did.
-Re-running it registers the next patch versions and replaces what the last run deployed.
+1. Materialize `market_bars` and `indicators` for the demo universe through the Dagster
+   code location (one single-run backfill, recorded in the Dagster instance under the state
+   directory so that `make dagster` shows it), into the embedded chDB warehouse.
+2. Start the registry on its embedded SQLite database, walk the seed's entity → deployment
+   flow over HTTP, hot-swap the staging strategy into production and roll that swap back.
+
+It prints what it did. Re-running it re-materializes the same bars (replacing, not
+duplicating), registers the next patch versions and replaces what the last run deployed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from pathlib import Path
 
 from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.process import RegistryProcess, create_key
+from trade2026_assets.definitions import MARKET_DATA_JOB, defs, partition_range_tags
+from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.warehouse import WarehouseResource
 
 ENTITIES = (("strategy_a", "1.0", "production"), ("strategy_b", "1.1", "staging"))
 
@@ -115,6 +122,61 @@ def _describe(client: RegistryClient, entity_id: str) -> str:
     return f"{entity.name} {entity.version} [{entity.status}]"
 
 
+LATEST_FEATURES_SQL = """
+SELECT symbol, count() AS rows, max(ts) AS last_ts, argMax(close, ts) AS close,
+       argMax(rsi, ts) AS rsi, argMax(macd_hist, ts) AS macd_hist,
+       argMax(bb_lower, ts) AS bb_lower, argMax(bb_upper, ts) AS bb_upper
+FROM features GROUP BY symbol ORDER BY symbol
+"""
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def materialize_market_data(home: Path) -> bool:
+    """One run of the market-data job over the whole universe; prints checks and values."""
+    import dagster as dg
+
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_config = dagster_home / "dagster.yaml"
+    if not instance_config.exists():
+        # Default SQLite storage under DAGSTER_HOME; no telemetry from a local demo.
+        instance_config.write_text("telemetry:\n  enabled: false\n")
+    settings = AssetsSettings()
+    universe = settings.universe
+    say(
+        f"materializing market_bars and indicators for {', '.join(universe)} "
+        f"({settings.market_source} bars; Dagster instance in {dagster_home})"
+    )
+    with dg.DagsterInstance.get() as instance:
+        result = (
+            defs()
+            .resolve_job_def(MARKET_DATA_JOB)
+            .execute_in_process(
+                instance=instance,
+                tags=partition_range_tags(universe[0], universe[-1]),
+                run_config=QUIET_LOGS,
+                raise_on_error=False,
+            )
+        )
+    for evaluation in result.get_asset_check_evaluations():
+        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+        say(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
+    if not result.success:
+        say(f"error: run {result.run_id} failed; see `make dagster` for its events")
+        return False
+    warehouse = WarehouseResource(chdb_path=str(settings.warehouse_path.resolve()))
+    bars = warehouse.query_arrow("SELECT count() AS n FROM bars").to_pylist()[0]["n"]
+    say(f"run {result.run_id}: {bars} bars stored; latest indicators per symbol:")
+    for row in warehouse.query_arrow(LATEST_FEATURES_SQL).to_pylist():
+        say(
+            f"  {row['symbol']:<6} {row['rows']:>6} rows  last {row['last_ts']:%Y-%m-%d %H:%M}"
+            f"  close {row['close']:9.2f}  RSI {row['rsi']:6.2f}"
+            f"  MACD hist {row['macd_hist']:+8.4f}"
+            f"  BB [{row['bb_lower']:.2f}, {row['bb_upper']:.2f}]"
+        )
+    return True
+
+
 def main() -> int:
     home = state_dir()
     port = int(os.environ.get("REGISTRY_PORT", "8350"))
@@ -122,6 +184,8 @@ def main() -> int:
     say(f"Trade2026 demo — embedded profile, state in {home}")
     if not port_is_free(port):
         say(f"error: port {port} is in use; stop what runs there or set REGISTRY_PORT")
+        return 1
+    if not materialize_market_data(home):
         return 1
     key = demo_key(home)
     log_file = home / "logs" / "registry-demo.log"

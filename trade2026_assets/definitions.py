@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from trade2026_assets.assets.indicators import build_indicators
 from trade2026_assets.assets.market_bars import build_market_bars
@@ -13,6 +17,12 @@ from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
 
 MARKET_DATA_JOB = "market_data_job"
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions `first`..`last`, as a single-run
+    backfill launched from the UI does."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
 
 
 def build_definitions(settings: AssetsSettings) -> dg.Definitions:

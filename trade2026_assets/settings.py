@@ -29,7 +29,9 @@ class AssetsSettings(BaseSettings):
     synthetic_seed: int = 7
     synthetic_bars: int = Field(default=5000, ge=1)
     synthetic_bar_minutes: int = Field(default=60, ge=1)
-    synthetic_predictability: float = Field(default=0.0, gt=-1, lt=1)
+    # Lag-1 autocorrelation of bar returns: a small, honest edge for the ML steps to find.
+    # 0 makes the bars a pure random walk.
+    synthetic_predictability: float = Field(default=0.1, gt=-1, lt=1)
     # Bars files.
     bars_path: str = ""
     bars_format: Literal["auto", "csv", "parquet"] = "auto"

@@ -7,12 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-
-from trade2026_assets.definitions import MARKET_DATA_JOB
+from trade2026_assets.definitions import MARKET_DATA_JOB, partition_range_tags
 
 
 @dataclass
@@ -40,10 +35,7 @@ def run_market_data_job(
     job = defs.resolve_job_def(MARKET_DATA_JOB)
     result = job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: symbols[0],
-            ASSET_PARTITION_RANGE_END_TAG: symbols[-1],
-        },
+        tags=partition_range_tags(symbols[0], symbols[-1]),
         run_config=run_config or {},
         raise_on_error=False,
     )

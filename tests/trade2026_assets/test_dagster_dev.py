@@ -1,0 +1,148 @@
+"""`dagster dev` from the README: the UI lists the assets and their checks, and a backfill of
+the whole universe launched through it runs as one run that the daemon and a run worker
+carry out against the embedded warehouse."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from trade2026_assets.warehouse import WarehouseResource
+
+REPO = Path(__file__).resolve().parents[2]
+
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } isPartitioned
+    assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }
+"""
+LAUNCH_BACKFILL = """
+mutation($p: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $p) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
+  runsOrError { ... on Runs { results { runId status } } }
+}
+"""
+
+
+class DagsterDev:
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=30)
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.client.post("/graphql", json={"query": query, "variables": variables})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
+    port = free_port()
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "TRADE2026_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "TRADE2026_SYNTHETIC_BARS": "400",
+        "TRADE2026_SYMBOLS": "AAA,BBB,CCC",
+    }
+    log = (tmp_path / "dagster-dev.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]
+        + ["-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        dev = DagsterDev(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if dev.client.get("/server_info").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "dagster-dev.log").read_text()
+            assert time.monotonic() < deadline, "dagster dev did not come up"
+            time.sleep(0.5)
+        dev.home = home  # type: ignore[attr-defined]
+        yield dev
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+
+
+def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
+    dagster_dev: DagsterDev,
+) -> None:
+    nodes = {
+        "/".join(node["assetKey"]["path"]): node
+        for node in dagster_dev.graphql(ASSETS_QUERY)["assetNodes"]
+    }
+    assert set(nodes) == {"market_bars", "indicators"}
+    assert all(node["isPartitioned"] for node in nodes.values())
+    bar_checks = {
+        c["name"]: c["blocking"] for c in nodes["market_bars"]["assetChecksOrError"]["checks"]
+    }
+    assert bar_checks["no_missing_values"] is True
+    assert bar_checks["gaps_reported"] is False
+    assert len(nodes["indicators"]["assetChecksOrError"]["checks"]) == 4
+
+    launched = dagster_dev.graphql(
+        LAUNCH_BACKFILL,
+        {
+            "p": {
+                "assetSelection": [{"path": ["market_bars"]}, {"path": ["indicators"]}],
+                "allPartitions": True,
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 240
+    while True:
+        state = dagster_dev.graphql(BACKFILL_STATUS, {"id": launched["backfillId"]})
+        status = state["partitionBackfillOrError"]["status"]
+        if status not in {"REQUESTED", "IN_PROGRESS"}:
+            break
+        assert time.monotonic() < deadline, state
+        time.sleep(1)
+    assert status == "COMPLETED_SUCCESS", state
+    runs = state["runsOrError"]["results"]
+    assert [run["status"] for run in runs] == ["SUCCESS"]  # one run for three symbols
+
+    home: Path = dagster_dev.home  # type: ignore[attr-defined]
+    stored = WarehouseResource(chdb_path=str(home / "warehouse")).query_arrow(
+        "SELECT uniqExact(symbol) AS symbols, count() AS rows FROM features"
+    )
+    assert stored.to_pylist() == [{"symbols": 3, "rows": 3 * (400 - 33)}]
