@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 # chDB holds one embedded server per process: every session in this process goes through it.
@@ -287,8 +288,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         missing = set(table.columns) - set(data.column_names)
         if missing:
             raise WarehouseError(f"{table.name}: frame lacks columns {sorted(missing)}")
-        data = _conform(table, data)
-        present = set(data.column("symbol").to_pylist()) if data.num_rows else set()
+        data = conform(table, data)
+        present = {str(s) for s in pc.unique(data.column("symbol")).to_pylist()}
         unexpected = present - set(partitions)
         if unexpected:
             raise WarehouseError(f"{table.name}: rows for undeclared partitions {unexpected}")
@@ -380,10 +381,12 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
 
-def _conform(table: TableSpec, data: pa.Table) -> pa.Table:
+def conform(table: TableSpec, data: pa.Table) -> pa.Table:
     """The frame's columns in the table's order and types, or a clear error: ClickHouse would
     otherwise coerce what it cannot parse (a bad timestamp into 1970) without a word."""
     columns = []
+    # One chunk per column: chDB ingests a contiguous table about twice as fast.
+    data = data.select(list(table.columns)).combine_chunks()
     for name in table.columns:
         column = data.column(name)
         target = table.arrow_type(name)

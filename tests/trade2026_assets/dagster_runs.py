@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+
 from trade2026_assets.definitions import MARKET_DATA_JOB, partition_range_tags
 
 

@@ -70,9 +70,9 @@ def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
         "TRADE2026_SYMBOLS": "AAA,BBB,CCC",
     }
     log = (tmp_path / "dagster-dev.log").open("w")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]
-        + ["-h", "127.0.0.1", "-p", str(port)],
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
         env=env,
         stdout=log,

@@ -9,7 +9,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from trade2026_assets.assets.evidence import RuleCheck, rule_check_results
 from trade2026_assets.indicators import (
@@ -41,10 +41,11 @@ class IndicatorsConfig(dg.Config):
     bb_dev_up: float = 2.0
     bb_dev_down: float = 2.0
     volatility_period: int = 20
+    batch_symbols: int = Field(default=50, ge=1, description="Symbols computed per batch.")
 
     def params(self) -> IndicatorParams:
         try:
-            return IndicatorParams(**self.model_dump())
+            return IndicatorParams(**self.model_dump(exclude={"batch_symbols"}))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
@@ -192,12 +193,22 @@ def build_indicators(
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = list(context.partition_keys)
         params = config.params()
-        bars = pl.from_arrow(warehouse.query_arrow(STORED_BARS_SQL, {"symbols": symbols}))
-        assert isinstance(bars, pl.DataFrame)
-        features = compute_indicators(bars, params)
-        rows = warehouse.replace_partitions(
-            table=FEATURES, data=features.to_arrow(), partitions=symbols
-        )
+        rows = bars_read = 0
+        rows_by_symbol: dict[str, int] = {}
+        # Symbols go through in batches so that a backfill of the whole universe holds one
+        # batch's bars and indicators in memory, not all of them.
+        for start in range(0, len(symbols), config.batch_symbols):
+            batch = symbols[start : start + config.batch_symbols]
+            bars = pl.from_arrow(warehouse.query_arrow(STORED_BARS_SQL, {"symbols": batch}))
+            assert isinstance(bars, pl.DataFrame)
+            features = compute_indicators(bars, params)
+            rows += warehouse.replace_partitions(
+                table=FEATURES, data=features.to_arrow(), partitions=batch
+            )
+            bars_read += bars.height
+            counts = features.group_by("symbol", maintain_order=True).len()
+            rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})
+            del bars, features
         definition = params.definition()
         with warehouse.session() as session:
             session.command(INDICATOR_SETS.ddl)
@@ -214,18 +225,15 @@ def build_indicators(
                     }
                 ),
             )
-        per_symbol = features.group_by("symbol", maintain_order=True).len()
         context.log.info("stored %d indicator rows for %d symbols", rows, len(symbols))
         yield dg.MaterializeResult(
             metadata={
                 "rows_in_run": rows,
-                "bars_read_in_run": bars.height,
+                "bars_read_in_run": bars_read,
                 "indicator_set": params.indicator_set(),
                 "definition": dg.MetadataValue.json(definition),
                 "warmup_bars_dropped_per_symbol": warmup_bars(params),
-                "rows_by_symbol": dg.MetadataValue.json(
-                    {row[0]: row[1] for row in per_symbol.iter_rows()}
-                ),
+                "rows_by_symbol": dg.MetadataValue.json(rows_by_symbol),
             }
         )
         with warehouse.session() as session:

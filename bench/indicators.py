@@ -1,0 +1,316 @@
+"""Indicators and warehouse at scale: 500 symbols x 20,000 bars (10 million rows).
+
+* Indicator compute time against per-symbol TA-Lib loops in the same run (the ratio is the
+  figure to read: this machine is noisy). Every timing runs in a fresh process, in turns,
+  so that no contestant inherits the other's warm heap; the median of the repeats counts.
+  - `talib loop (RSI, MACD, BBANDS)`: the issue's reference, outputs kept.
+  - `talib loop (same columns)`: the same plus returns, log returns and volatility, i.e.
+    exactly the columns `compute_indicators` produces.
+  - `compute_indicators`: ours, on the long frame, both cores; checked exact to 1e-9.
+* Warehouse (chDB): insert rate of the bars through `replace_partitions` (staging insert plus
+  one REPLACE PARTITION per symbol), and read-back rate of what `indicators` reads.
+* The whole backfill: the Dagster job over the universe as one run, its wall time and peak
+  resident memory (chDB included: it runs in-process).
+
+Usage: python -m bench.indicators [--symbols 500] [--bars 20000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_results
+
+TARGET_RATIO = 1.5
+TARGET_INSERT_ROWS_PER_S = 3_000_000
+TOLERANCE = 1e-9
+
+
+def universe(n_symbols: int) -> list[str]:
+    return [f"S{i:04d}" for i in range(n_symbols)]
+
+
+def make_bars(path: Path, n_symbols: int, n_bars: int) -> None:
+    import polars as pl
+
+    from trade2026_assets.market_data import synthetic_bars
+
+    frames = [synthetic_bars(symbol, n_bars=n_bars) for symbol in universe(n_symbols)]
+    pl.concat(frames).write_ipc(path)
+
+
+def load_bars(path: Path) -> Any:
+    import polars as pl
+
+    return pl.read_ipc(path)
+
+
+# -- parts, each run in a fresh process ------------------------------------------------
+
+
+def part_compute(contestant: str, data: Path) -> dict[str, Any]:
+    import numpy as np
+    import polars as pl
+    import talib
+
+    from trade2026_assets.indicators import IndicatorParams, compute_indicators, talib_reference
+
+    bars = load_bars(data).select("symbol", "ts", "close")
+    closes = [
+        np.ascontiguousarray(frame.get_column("close").to_numpy())
+        for frame in bars.partition_by("symbol", maintain_order=True)
+    ]
+    params = IndicatorParams()
+    result: dict[str, Any] = {}
+    kept: list[Any]
+    started = time.perf_counter()
+    if contestant == "talib_core":
+        kept = [
+            (
+                talib.RSI(c, 14),
+                talib.MACD(c, 12, 26, 9),
+                talib.BBANDS(c, 20, 2.0, 2.0, 0),  # type: ignore[arg-type]
+            )
+            for c in closes
+        ]
+    elif contestant == "talib_same_columns":
+        kept = []
+        for c in closes:
+            ratio = c[1:] / c[:-1]
+            log_ret = np.log(ratio)
+            kept.append(
+                (
+                    talib.RSI(c, 14),
+                    talib.MACD(c, 12, 26, 9),
+                    talib.BBANDS(c, 20, 2.0, 2.0, 0),  # type: ignore[arg-type]
+                    ratio - 1.0,
+                    log_ret,
+                    talib.STDDEV(log_ret, 20, 1.0),
+                )
+            )
+    else:
+        features = compute_indicators(bars, params)
+        kept = [features]
+    result["seconds"] = time.perf_counter() - started
+    if contestant == "ours":
+        # Exactness, after the clock stopped: every symbol against TA-Lib called directly.
+        worst = 0.0
+        warmup = len(closes[0]) - features.filter(pl.col("symbol") == "S0000").height
+        for symbol, close in zip(universe(len(closes)), closes, strict=True):
+            mine = features.filter(pl.col("symbol") == symbol)
+            reference = talib_reference(close, params)[warmup:]
+            for column in reference.columns:
+                diff = np.abs(mine.get_column(column).to_numpy() - reference[column].to_numpy())
+                worst = max(worst, float(np.nanmax(diff)))
+        result["max_abs_diff"] = worst
+        result["rows_out"] = features.height
+    del kept
+    return result
+
+
+def part_warehouse(data: Path) -> dict[str, Any]:
+    from trade2026_assets.warehouse import BARS, WarehouseResource, conform
+
+    bars = load_bars(data)
+    symbols = bars.get_column("symbol").unique(maintain_order=True).to_list()
+    table = bars.to_arrow()
+    with tempfile.TemporaryDirectory() as tmp:
+        warehouse = WarehouseResource(chdb_path=str(Path(tmp) / "warehouse"))
+        warehouse.ensure_schema()
+        # The INSERT alone: typed Arrow rows into a table shaped like `bars`.
+        typed = conform(BARS, table)
+        with warehouse.session() as session:
+            session.command("CREATE TABLE bars_insert_probe AS bars")
+            started = time.perf_counter()
+            session.insert_arrow("bars_insert_probe", typed)
+            raw_insert_s = time.perf_counter() - started
+            session.command("DROP TABLE bars_insert_probe")
+        # The whole write path of `market_bars`: type, stage, swap 500 partitions in.
+        started = time.perf_counter()
+        rows = warehouse.replace_partitions(table=BARS, data=table, partitions=symbols)
+        insert_s = time.perf_counter() - started
+        started = time.perf_counter()
+        again = warehouse.replace_partitions(table=BARS, data=table, partitions=symbols)
+        replace_s = time.perf_counter() - started
+        started = time.perf_counter()
+        read = warehouse.query_arrow(
+            "SELECT symbol, ts, close FROM bars WHERE symbol IN {symbols:Array(String)}"
+            " ORDER BY symbol, ts, seq",
+            {"symbols": symbols},
+        )
+        read_s = time.perf_counter() - started
+        assert read.num_rows == rows == again
+    return {
+        "rows": rows,
+        "raw_insert_seconds": raw_insert_s,
+        "insert_seconds": insert_s,
+        "replace_seconds": replace_s,
+        "read_seconds": read_s,
+    }
+
+
+def part_backfill(n_symbols: int, n_bars: int) -> dict[str, Any]:
+    import dagster as dg
+
+    from trade2026_assets.definitions import (
+        MARKET_DATA_JOB,
+        build_definitions,
+        partition_range_tags,
+    )
+    from trade2026_assets.settings import AssetsSettings
+
+    symbols = universe(n_symbols)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = AssetsSettings(home=Path(tmp), symbols=",".join(symbols), synthetic_bars=n_bars)
+        job = build_definitions(settings).resolve_job_def(MARKET_DATA_JOB)
+        started = time.perf_counter()
+        outcome = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            tags=partition_range_tags(symbols[0], symbols[-1]),
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+        )
+        seconds = time.perf_counter() - started
+    checks = outcome.get_asset_check_evaluations()
+    return {
+        "success": outcome.success,
+        "seconds": seconds,
+        "checks_passed": sum(1 for c in checks if c.passed),
+        "checks": len(checks),
+        # Linux reports ru_maxrss in KiB.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_part(*args: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.indicators", "--part", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"part {args} failed:\n{completed.stdout}\n{completed.stderr}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- driver ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--bars", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--part", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.part:
+        name, *rest = args.part
+        if name == "compute":
+            print(json.dumps(part_compute(rest[0], Path(rest[1]))))
+        elif name == "warehouse":
+            print(json.dumps(part_warehouse(Path(rest[0]))))
+        else:
+            print(json.dumps(part_backfill(int(rest[0]), int(rest[1]))))
+        return
+
+    rows_total = args.symbols * args.bars
+    print(
+        f"{args.symbols} symbols x {args.bars} bars = {rows_total:,} rows, {os.cpu_count()} cores"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "bars.arrow"
+        make_bars(data, args.symbols, args.bars)
+        contestants = ("talib_core", "talib_same_columns", "ours")
+        times: dict[str, list[float]] = {name: [] for name in contestants}
+        exact: dict[str, Any] = {}
+        for _ in range(args.repeats):
+            for name in contestants:
+                result = run_part("compute", name, str(data))
+                times[name].append(result["seconds"])
+                if name == "ours":
+                    exact = result
+        warehouse = run_part("warehouse", str(data))
+    backfill = run_part("backfill", str(args.symbols), str(args.bars))
+
+    median = {name: statistics.median(values) for name, values in times.items()}
+    ratio_core = median["ours"] / median["talib_core"]
+    ratio_same = median["ours"] / median["talib_same_columns"]
+    insert_rate = warehouse["rows"] / warehouse["raw_insert_seconds"]
+    rows = [
+        {"measure": "talib loop (RSI, MACD, BBANDS) s", "value": median["talib_core"]},
+        {"measure": "talib loop (same columns) s", "value": median["talib_same_columns"]},
+        {"measure": "compute_indicators s", "value": median["ours"]},
+        {
+            "measure": "ratio vs talib loop (RSI, MACD, BBANDS)",
+            "value": ratio_core,
+            "target": f"<= {TARGET_RATIO}",
+            "met": ratio_core <= TARGET_RATIO,
+        },
+        {"measure": "ratio vs talib loop (same columns)", "value": ratio_same},
+        {
+            "measure": "max abs diff vs TA-Lib",
+            "value": exact["max_abs_diff"],
+            "target": f"<= {TOLERANCE}",
+            "met": exact["max_abs_diff"] <= TOLERANCE,
+        },
+        {
+            "measure": "chDB INSERT rows/s",
+            "value": insert_rate,
+            "target": f">= {TARGET_INSERT_ROWS_PER_S:,}",
+            "met": insert_rate >= TARGET_INSERT_ROWS_PER_S,
+        },
+        {
+            "measure": "write path, first (type+stage+swap) rows/s",
+            "value": warehouse["rows"] / warehouse["insert_seconds"],
+        },
+        {
+            "measure": "write path, re-materialize rows/s",
+            "value": warehouse["rows"] / warehouse["replace_seconds"],
+        },
+        {
+            "measure": "chDB read-back rows/s",
+            "value": warehouse["rows"] / warehouse["read_seconds"],
+        },
+        {
+            "measure": "backfill run (bars+indicators+checks) s",
+            "value": backfill["seconds"],
+            "met": backfill["success"],
+        },
+        {"measure": "backfill peak RSS MiB", "value": backfill["peak_rss_mib"]},
+    ]
+    print(f"{'measure':<44} {'value':>16} {'target':>14}  met")
+    for row in rows:
+        value = row["value"]
+        shown = f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+        met = "" if "met" not in row else ("yes" if row["met"] else "NO")
+        print(f"{row['measure']:<44} {shown:>16} {row.get('target', ''):>14}  {met}")
+    print(f"backfill checks passed: {backfill['checks_passed']}/{backfill['checks']}")
+    path = write_results(
+        "indicators",
+        [
+            *rows,
+            {"measure": "raw times s", "value": times},
+            {"measure": "symbols", "value": args.symbols},
+            {"measure": "bars per symbol", "value": args.bars},
+        ],
+    )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
