@@ -49,6 +49,13 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 file_format=settings.bars_format,
                 timezone=settings.bars_timezone,
                 timestamp_format=settings.bars_timestamp_format,
+                symbol_column=settings.bars_symbol_column,
+                timestamp_column=settings.bars_timestamp_column,
+                open_column=settings.bars_open_column,
+                high_column=settings.bars_high_column,
+                low_column=settings.bars_low_column,
+                close_column=settings.bars_close_column,
+                volume_column=settings.bars_volume_column,
             ),
             "warehouse": WarehouseResource(
                 chdb_path=str(settings.warehouse_path.resolve()),

@@ -14,6 +14,7 @@ run over consecutive stored bars; a gap in time is not filled (TA-Lib's conventi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -111,31 +112,30 @@ class IndicatorParams(BaseModel):
         )
 
 
+@functools.lru_cache(maxsize=64)
 def warmup_bars(params: IndicatorParams) -> int:
-    """Bars before every indicator has a value, from TA-Lib's own lookback functions."""
-    from talib import abstract
+    """Bars before every indicator has a value: TA-Lib's own lookbacks, read off its output
+    (the count of leading NaNs on a clean series), so they cannot drift from the library.
+    (`talib.abstract` would say the same, but importing it costs most of a second.)"""
+    import talib
 
-    def lookback(name: str, **kwargs: float) -> int:
-        function = vars(abstract)["Function"](name)  # missing from the stubs
-        function.parameters = kwargs
-        return int(function.lookback)
+    longest = max(
+        params.rsi_period, params.macd_slow + params.macd_signal, params.bb_period
+    ) + params.volatility_period
+    probe = np.linspace(100.0, 200.0, 2 * longest + 10)
 
+    def leading_nans(values: FloatArray) -> int:
+        return int(np.argmax(~np.isnan(values)))
+
+    macd = talib.MACD(probe, params.macd_fast, params.macd_slow, params.macd_signal)[0]
+    bands = talib.BBANDS(probe, params.bb_period, params.bb_dev_up, params.bb_dev_down, _SMA)[0]
+    volatility = talib.STDDEV(np.diff(np.log(probe)), params.volatility_period, 1.0)
     return max(
-        lookback("RSI", timeperiod=params.rsi_period),
-        lookback(
-            "MACD",
-            fastperiod=params.macd_fast,
-            slowperiod=params.macd_slow,
-            signalperiod=params.macd_signal,
-        ),
-        lookback(
-            "BBANDS",
-            timeperiod=params.bb_period,
-            nbdevup=params.bb_dev_up,
-            nbdevdn=params.bb_dev_down,
-        ),
+        leading_nans(talib.RSI(probe, params.rsi_period)),
+        leading_nans(macd),
+        leading_nans(bands),
         # Volatility runs on log returns, which start one bar later.
-        lookback("STDDEV", timeperiod=params.volatility_period) + 1,
+        leading_nans(volatility) + 1,
     )
 
 
@@ -224,15 +224,13 @@ def _symbol_kernel(
         n = series.shape[0]
         if n <= warmup:
             return {}
-        log_ret = np.empty(n, dtype=np.float64)
-        ret = np.empty(n, dtype=np.float64)
-        log_ret[0] = ret[0] = np.nan
-        ratio = series[1:] / series[:-1]
-        np.subtract(ratio, 1.0, out=ret[1:])
-        np.log(ratio, out=log_ret[1:])
-        volatility = np.empty(n, dtype=np.float64)
-        volatility[0] = np.nan
-        volatility[1:] = talib.STDDEV(log_ret[1:], timeperiod=params.volatility_period, nbdev=1.0)
+        # Bar-to-bar series have n - 1 values (bar i+1 over bar i): they are trimmed one
+        # position earlier. Every array is written once and kept, never copied, because
+        # fresh memory, not arithmetic, is most of the cost at scale.
+        ret = series[1:] / series[:-1]
+        log_ret = np.log(ret)
+        np.subtract(ret, 1.0, out=ret)
+        volatility = talib.STDDEV(log_ret, timeperiod=params.volatility_period, nbdev=1.0)
         macd, signal, hist = talib.MACD(
             series,
             fastperiod=params.macd_fast,
@@ -246,10 +244,7 @@ def _symbol_kernel(
             nbdevdn=params.bb_dev_down,
             matype=_SMA,
         )
-        full = {
-            "ret_1": ret,
-            "log_ret_1": log_ret,
-            "volatility": volatility,
+        per_bar = {
             "rsi": talib.RSI(series, timeperiod=params.rsi_period),
             "macd": macd,
             "macd_signal": signal,
@@ -258,7 +253,11 @@ def _symbol_kernel(
             "bb_middle": middle,
             "bb_lower": lower,
         }
-        return {name: values[warmup:] for name, values in full.items()}
+        bar_to_bar = {"ret_1": ret, "log_ret_1": log_ret, "volatility": volatility}
+        return {
+            **{name: values[warmup - 1 :] for name, values in bar_to_bar.items()},
+            **{name: values[warmup:] for name, values in per_bar.items()},
+        }
 
     return compute
 

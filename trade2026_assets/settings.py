@@ -37,6 +37,13 @@ class AssetsSettings(BaseSettings):
     bars_format: Literal["auto", "csv", "parquet"] = "auto"
     bars_timezone: str = "UTC"
     bars_timestamp_format: str = ""
+    bars_symbol_column: str = "symbol"
+    bars_timestamp_column: str = "timestamp"
+    bars_open_column: str = "open"
+    bars_high_column: str = "high"
+    bars_low_column: str = "low"
+    bars_close_column: str = "close"
+    bars_volume_column: str = "volume"
     # The gap check flags consecutive bars further apart than this many bar intervals.
     max_gap_bars: float = Field(default=1.0, gt=0)
 

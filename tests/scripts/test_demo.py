@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 def run_demo(home: Path, port: int) -> str:
     env = {**os.environ, "TRADE2026_HOME": str(home), "REGISTRY_PORT": str(port)}
     env.pop("REGISTRY_DATABASE_URL", None)
+    env.pop("DAGSTER_HOME", None)
+    env.pop("CLICKHOUSE_URL", None)
     env.pop("NATS_URL", None)
     result = subprocess.run(
         [sys.executable, "scripts/demo.py"],
@@ -31,6 +33,13 @@ def run_demo(home: Path, port: int) -> str:
 def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     port = free_port()
     first = run_demo(tmp_path, port)
+    # Market data: one run over the demo universe, every check green, values printed.
+    assert "materializing market_bars and indicators for SYNA, SYNB, SYNC, SYND, SYNE" in first
+    assert first.count(": passed") == 10
+    assert "25000 bars stored" in first
+    assert "SYNA     4967 rows" in first
+    assert (tmp_path / "warehouse").is_dir()
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()
     assert "deployed    strategy_a 1.0.0 → production/strategy_a" in first
     assert "[entity active]" in first
     assert (
@@ -43,6 +52,7 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     assert "deployments: total=3 active=2" in first
     assert (tmp_path / "registry.db").exists()
     second = run_demo(tmp_path, port)
+    assert "25000 bars stored" in second  # replaced, not duplicated
     assert "registered  strategy_a 1.0.1" in second
     assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
     assert "deployments: total=6 active=2" in second

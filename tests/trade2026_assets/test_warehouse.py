@@ -6,8 +6,12 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pytest
@@ -45,11 +49,45 @@ def counts(warehouse: WarehouseResource) -> dict[str, int]:
     return dict(zip(table["symbol"].to_pylist(), table["n"].to_pylist(), strict=True))
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> WarehouseResource:
-    resource = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
-    resource.ensure_schema()
-    return resource
+# A ClickHouse server cannot be installed on the development machine; when one is given,
+# the same tests run against it too, each in a database of its own.
+CLICKHOUSE_TEST_URL = os.environ.get("TRADE2026_TEST_CLICKHOUSE_URL", "")
+
+
+@contextmanager
+def server_database(url: str) -> Iterator[str]:
+    import clickhouse_connect
+
+    parts = urlsplit(url)
+    name = f"t26_test_{uuid.uuid4().hex[:12]}"
+    admin = clickhouse_connect.get_client(
+        host=parts.hostname,
+        port=parts.port or 8123,
+        username=parts.username or "default",
+        password=parts.password or "",
+        connect_timeout=10,
+    )
+    admin.command("CREATE DATABASE {name:Identifier}", parameters={"name": name})
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
+    finally:
+        admin.command("DROP DATABASE IF EXISTS {name:Identifier}", parameters={"name": name})
+        admin.close()
+
+
+@pytest.fixture(params=["chdb", "clickhouse-server"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WarehouseResource]:
+    if request.param == "chdb":
+        resource = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+        resource.ensure_schema()
+        yield resource
+        return
+    if not CLICKHOUSE_TEST_URL:
+        pytest.skip("no ClickHouse server here: set TRADE2026_TEST_CLICKHOUSE_URL to run")
+    with server_database(CLICKHOUSE_TEST_URL) as url:
+        resource = WarehouseResource(clickhouse_url=url)
+        resource.ensure_schema()
+        yield resource
 
 
 def test_rematerializing_replaces_a_partition_and_leaves_others(
@@ -71,8 +109,10 @@ def test_rematerializing_replaces_a_partition_and_leaves_others(
 
 
 def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
-    warehouse: WarehouseResource, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    warehouse.ensure_schema()
     warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 10), partitions=["AAA"])
     # Fault injected after the rows reached the staging table, before the swap.
     real_insert = _ChdbSession.insert_arrow

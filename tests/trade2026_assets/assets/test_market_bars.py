@@ -137,6 +137,36 @@ def test_a_bad_file_fails_the_run_naming_file_row_and_problem(tmp_path: Path) ->
     assert "market_bars" not in outcome.materialized
 
 
+def test_column_names_and_time_zone_come_from_settings(tmp_path: Path) -> None:
+    (tmp_path / "quotes.csv").write_text(
+        "ticker,when,o,h,l,c,v\n"
+        + "".join(
+            f"XYZ,2024-03-0{1 + i // 24} {i % 24:02d}:00,10,11,9,10.5,100\n" for i in range(60)
+        )
+    )
+    settings = AssetsSettings(
+        home=tmp_path / "home",
+        symbols="XYZ",
+        market_source="files",
+        bars_path=str(tmp_path),
+        bars_timezone="America/New_York",
+        bars_symbol_column="ticker",
+        bars_timestamp_column="when",
+        bars_open_column="o",
+        bars_high_column="h",
+        bars_low_column="l",
+        bars_close_column="c",
+        bars_volume_column="v",
+    )
+    outcome = run_market_data_job(build_definitions(settings), ["XYZ"])
+    assert outcome.success, outcome.failures
+    first = WarehouseResource(chdb_path=str(tmp_path / "home" / "warehouse")).query_arrow(
+        "SELECT min(ts) AS first, count() AS n FROM bars"
+    )
+    # Midnight in New York in March (EST) is 05:00 UTC.
+    assert first.to_pylist() == [{"first": datetime(2024, 3, 1, 5, tzinfo=UTC), "n": 60}]
+
+
 def test_rematerializing_replaces_and_a_failed_run_keeps_the_stored_bars(tmp_path: Path) -> None:
     write_csv(tmp_path, "AAA", clean_rows())
     defs = build_definitions(files_settings(tmp_path, "AAA"))
