@@ -119,9 +119,10 @@ def warmup_bars(params: IndicatorParams) -> int:
     (`talib.abstract` would say the same, but importing it costs most of a second.)"""
     import talib
 
-    longest = max(
-        params.rsi_period, params.macd_slow + params.macd_signal, params.bb_period
-    ) + params.volatility_period
+    longest = (
+        max(params.rsi_period, params.macd_slow + params.macd_signal, params.bb_period)
+        + params.volatility_period
+    )
     probe = np.linspace(100.0, 200.0, 2 * longest + 10)
 
     def leading_nans(values: FloatArray) -> int:
