@@ -15,11 +15,18 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.process import RegistryProcess, create_key
-from trade2026_assets.definitions import MARKET_DATA_JOB, defs, partition_range_tags
+from trade2026_assets.definitions import (
+    MARKET_DATA_JOB,
+    TRAINING_JOB,
+    defs,
+    partition_range_tags,
+)
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
 
@@ -177,7 +184,69 @@ def materialize_market_data(home: Path) -> bool:
     return True
 
 
+def train_and_backtest() -> bool:
+    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them."""
+    import dagster as dg
+
+    say("training: training_set → xgb_model → strategy_backtest (MLflow under the state dir)")
+    with dg.DagsterInstance.get() as instance:
+        result = (
+            defs()
+            .resolve_job_def(TRAINING_JOB)
+            .execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+        )
+    for evaluation in result.get_asset_check_evaluations():
+        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+        evidence = {
+            key: value.value
+            for key, value in evaluation.metadata.items()
+            if isinstance(value.value, int | float) and not isinstance(value.value, bool)
+        }
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in evidence.items())
+        say(
+            f"  gate {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: "
+            f"{verdict}  {shown}"
+        )
+    metadata: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata[materialization.asset_key.to_user_string()] = {
+            key: value.value for key, value in materialization.metadata.items()
+        }
+    if "training_set" in metadata:
+        ts = metadata["training_set"]
+        say(
+            f"  training set {ts['training_set_hash']}: {ts['rows']} rows "
+            f"{ts['rows_by_split']}, features {len(ts['features'])}"
+        )
+    if "xgb_model" in metadata:
+        model = metadata["xgb_model"]
+        m = model["metrics"]
+        baseline = m["test_majority_baseline_accuracy"]
+        say(
+            f"  model {model['model_uri']} (MLflow run {model['mlflow_run_id']}): "
+            f"test accuracy {m['test_accuracy']:.4f} vs majority {baseline:.4f}, "
+            f"AUC {m['test_auc']:.4f}, log loss {m['test_log_loss']:.4f}; "
+            f"challenger: {'yes' if model['challenger'] else 'no'}"
+        )
+    if "strategy_backtest" in metadata:
+        for name in ("strategy", "buy_and_hold"):
+            b = metadata["strategy_backtest"][name]
+            say(
+                f"  backtest {name:<12} total {b['total_return']:+.4%}  annualized "
+                f"{b['annualized_return']:+.2%}  Sharpe {b['sharpe']:.2f}  Sortino "
+                f"{b['sortino']:.2f}  max DD {b['max_drawdown']:.2%}  hit {b['hit_rate']:.1%}  "
+                f"exposure {b['exposure']:.1%}"
+            )
+    if not result.success:
+        say(f"error: training run {result.run_id} failed: a blocking gate did not pass")
+        return False
+    return True
+
+
 def main() -> int:
+    # Dagster labels single-run backfill policies beta; not news to someone running a demo.
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     home = state_dir()
     port = int(os.environ.get("REGISTRY_PORT", "8350"))
     os.environ["TRADE2026_HOME"] = str(home)
@@ -186,6 +255,8 @@ def main() -> int:
         say(f"error: port {port} is in use; stop what runs there or set REGISTRY_PORT")
         return 1
     if not materialize_market_data(home):
+        return 1
+    if not train_and_backtest():
         return 1
     key = demo_key(home)
     log_file = home / "logs" / "registry-demo.log"

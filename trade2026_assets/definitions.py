@@ -12,11 +12,18 @@ from dagster._core.storage.tags import (
 
 from trade2026_assets.assets.indicators import build_indicators
 from trade2026_assets.assets.market_bars import build_market_bars
+from trade2026_assets.assets.models import (
+    build_strategy_backtest,
+    build_training_set,
+    build_xgb_model,
+)
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import WarehouseResource
 
 MARKET_DATA_JOB = "market_data_job"
+TRAINING_JOB = "training_job"
 
 
 def partition_range_tags(first: str, last: str) -> dict[str, str]:
@@ -30,14 +37,23 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
     partitions = dg.StaticPartitionsDefinition(settings.universe)
     market_bars = build_market_bars(partitions, max_gap_bars=settings.max_gap_bars)
     indicators = build_indicators(partitions, market_bars)
+    training_set = build_training_set(settings.universe)
+    xgb_model = build_xgb_model()
+    strategy_backtest = build_strategy_backtest()
+    training_job = dg.define_asset_job(
+        TRAINING_JOB,
+        selection=[training_set, xgb_model, strategy_backtest],
+        description="Training set → XGBoost model (MLflow) → backtest, with their gates.",
+    )
+    mlflow_dir = settings.mlflow_dir.resolve()
     market_data_job = dg.define_asset_job(
         MARKET_DATA_JOB,
         selection=[market_bars, indicators],
         description="Bars and indicators for the whole universe (or any range of symbols).",
     )
     return dg.Definitions(
-        assets=[market_bars, indicators],
-        jobs=[market_data_job],
+        assets=[market_bars, indicators, training_set, xgb_model, strategy_backtest],
+        jobs=[market_data_job, training_job],
         resources={
             "market_data": MarketDataResource(
                 source=settings.market_source,
@@ -64,6 +80,16 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 clickhouse_url=dg.EnvVar("CLICKHOUSE_URL")
                 if os.environ.get("CLICKHOUSE_URL")
                 else "",
+            ),
+            "mlflow": MlflowResource(
+                # A tracking server's URI may carry credentials: read at run time.
+                tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")
+                if os.environ.get("MLFLOW_TRACKING_URI")
+                else f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+                artifact_location=""
+                if os.environ.get("MLFLOW_TRACKING_URI")
+                else (mlflow_dir / "artifacts").as_uri(),
+                ui_url=settings.mlflow_ui_url,
             ),
         },
     )

@@ -47,6 +47,10 @@ class AssetsSettings(BaseSettings):
     # The gap check flags consecutive bars further apart than this many bar intervals.
     max_gap_bars: float = Field(default=1.0, gt=0)
 
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="MLflow UI base URL for metadata links."
+    )
+
     @field_validator("symbols")
     @classmethod
     def _symbols_listed(cls, value: str) -> str:
@@ -65,6 +69,10 @@ class AssetsSettings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
 
 
 def symbol_list(value: str) -> list[str]:

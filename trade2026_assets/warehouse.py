@@ -48,6 +48,8 @@ class TableSpec:
     ddl: str
     # Arrow type of each column that is not Float64 (symbol columns are dictionary-encoded).
     types: tuple[tuple[str, pa.DataType], ...] = ()
+    # The column the table is partitioned by (`replace_partitions` swaps its values).
+    partition_column: str = "symbol"
 
     def arrow_type(self, column: str) -> pa.DataType:
         return dict(self.types).get(column, pa.float64())
@@ -138,7 +140,61 @@ INDICATOR_SETS = TableSpec(
     """,
 )
 
-TABLES = (BARS, FEATURES, INDICATOR_SETS)
+TRAINING_SETS = TableSpec(
+    name="training_sets",
+    columns=(
+        "training_set",
+        "split",
+        "symbol",
+        "ts",
+        "close",
+        "ret_1",
+        "ret_1_lag1",
+        "ret_1_lag2",
+        "volatility",
+        "rsi",
+        "macd_norm",
+        "macd_signal_norm",
+        "macd_hist_norm",
+        "bb_pctb",
+        "bb_width",
+        "label",
+    ),
+    types=(
+        ("training_set", pa.string()),
+        ("split", pa.string()),
+        ("symbol", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("label", pa.uint8()),
+    ),
+    partition_column="training_set",
+    # One partition per content hash: a set is written once and never changes.
+    ddl="""
+    CREATE TABLE IF NOT EXISTS training_sets (
+        training_set LowCardinality(String),
+        split LowCardinality(String),
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        ret_1 Float64,
+        ret_1_lag1 Float64,
+        ret_1_lag2 Float64,
+        volatility Float64,
+        rsi Float64,
+        macd_norm Float64,
+        macd_signal_norm Float64,
+        macd_hist_norm Float64,
+        bb_pctb Float64,
+        bb_width Float64,
+        label UInt8
+    )
+    ENGINE = MergeTree
+    PARTITION BY training_set
+    ORDER BY (training_set, split, symbol, ts)
+    """,
+)
+
+TABLES = (BARS, FEATURES, INDICATOR_SETS, TRAINING_SETS)
 
 
 def quote_identifier(name: str) -> str:
@@ -289,7 +345,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if missing:
             raise WarehouseError(f"{table.name}: frame lacks columns {sorted(missing)}")
         data = conform(table, data)
-        present = {str(s) for s in pc.unique(data.column("symbol")).to_pylist()}
+        present = {str(s) for s in pc.unique(data.column(table.partition_column)).to_pylist()}
         unexpected = present - set(partitions)
         if unexpected:
             raise WarehouseError(f"{table.name}: rows for undeclared partitions {unexpected}")
@@ -400,7 +456,7 @@ def conform(table: TableSpec, data: pa.Table) -> pa.Table:
             raise WarehouseError(
                 f"{table.name}.{name}: cannot store {column.type} as {target}: {exc}"
             ) from exc
-        if name in {"symbol", "indicator_set"}:
+        if pa.types.is_string(target):
             # chDB ingests LowCardinality several times faster from dictionary arrays.
             column = column.dictionary_encode()
         columns.append(column)

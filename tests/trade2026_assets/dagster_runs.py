@@ -10,6 +10,8 @@ import dagster as dg
 
 from trade2026_assets.definitions import MARKET_DATA_JOB, partition_range_tags
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 @dataclass
 class RunOutcome:
@@ -17,6 +19,7 @@ class RunOutcome:
     materialized: dict[str, set[str]] = field(default_factory=dict)
     checks: dict[tuple[str, str], dg.AssetCheckEvaluation] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    metadata_of: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self, asset: str, name: str) -> dg.AssetCheckEvaluation:
         return self.checks[(asset, name)]
@@ -33,11 +36,28 @@ def run_market_data_job(
     run_config: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """One run over the symbol range, like a single-run backfill launched from the UI."""
-    job = defs.resolve_job_def(MARKET_DATA_JOB)
+    return run_job(
+        defs,
+        MARKET_DATA_JOB,
+        instance=instance,
+        run_config=run_config,
+        tags=partition_range_tags(symbols[0], symbols[-1]),
+    )
+
+
+def run_job(
+    defs: dg.Definitions,
+    name: str,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunOutcome:
+    job = defs.resolve_job_def(name)
     result = job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
-        tags=partition_range_tags(symbols[0], symbols[-1]),
-        run_config=run_config or {},
+        tags=tags or {},
+        run_config={**QUIET, **(run_config or {})},
         raise_on_error=False,
     )
     outcome = RunOutcome(success=result.success)
@@ -46,6 +66,7 @@ def run_market_data_job(
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
             key = materialization.asset_key.to_user_string()
             outcome.materialized.setdefault(key, set()).add(str(materialization.partition))
+            outcome.metadata_of[key] = {k: v.value for k, v in materialization.metadata.items()}
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)

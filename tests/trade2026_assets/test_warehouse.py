@@ -129,7 +129,12 @@ def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
     tables = warehouse.query_arrow(
         "SELECT name FROM system.tables WHERE database = currentDatabase()"
     )
-    assert sorted(tables["name"].to_pylist()) == ["bars", "features", "indicator_sets"]
+    assert sorted(tables["name"].to_pylist()) == [
+        "bars",
+        "features",
+        "indicator_sets",
+        "training_sets",
+    ]
 
 
 def test_values_that_do_not_fit_the_column_are_refused_before_storing(

@@ -1,0 +1,524 @@
+"""`training_set` → `xgb_model` → `strategy_backtest`, with their quality gates.
+
+Each asset finds what its upstream produced through the upstream's latest materialization
+metadata (a content hash, an MLflow model version), and reads the data itself from the
+warehouse or the model registry: nothing large travels through an IO manager.
+"""
+
+import base64
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from pydantic import Field, ValidationError
+
+from trade2026_assets.ml import model as ml
+from trade2026_assets.ml.backtest import BacktestParams, equity_chart_png, run_backtest
+from trade2026_assets.ml.training_set import (
+    FEATURES,
+    SPLITS,
+    TrainingSetParams,
+    boundary_gaps,
+    content_hash,
+    feature_frame,
+    split_by_time,
+)
+from trade2026_assets.tracking import MlflowResource
+from trade2026_assets.warehouse import TRAINING_SETS, WarehouseResource
+
+FEATURES_SQL = """
+SELECT symbol, ts, close, ret_1, volatility, rsi, macd, macd_signal, macd_hist,
+       bb_upper, bb_middle, bb_lower, indicator_set
+FROM features
+WHERE symbol IN {symbols:Array(String)}
+ORDER BY symbol, ts
+"""
+TRAINING_SET_SQL = """
+SELECT * FROM training_sets WHERE training_set = {training_set:String}
+ORDER BY split, symbol, ts
+"""
+TRAINING_SET_HASH = "training_set_hash"
+MODEL_VERSION = "model_version"
+
+
+def _config_error(exc: ValidationError, what: str) -> dg.Failure:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors()
+    )
+    return dg.Failure(description=f"invalid {what}: {problems}")
+
+
+def latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str) -> Any:
+    """A value from the latest materialization of `asset` (this run's, if it ran)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    materialization = event.asset_materialization if event else None
+    if materialization is None or key not in materialization.metadata:
+        raise dg.Failure(description=f"{asset} has not been materialized yet (no {key})")
+    return materialization.metadata[key].value
+
+
+def load_training_set(warehouse: WarehouseResource, training_set: str) -> pl.DataFrame:
+    frame = pl.from_arrow(warehouse.query_arrow(TRAINING_SET_SQL, {"training_set": training_set}))
+    assert isinstance(frame, pl.DataFrame)
+    if frame.height == 0:
+        raise dg.Failure(description=f"training set {training_set} is not in the warehouse")
+    return frame
+
+
+# -- training_set ------------------------------------------------------------------------
+
+
+class TrainingSetConfig(dg.Config):
+    horizon: int = 1
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    embargo_bars: int = 1
+
+    def params(self) -> TrainingSetParams:
+        try:
+            return TrainingSetParams(**self.model_dump())
+        except ValidationError as exc:
+            raise _config_error(exc, "training set parameters") from exc
+
+
+def no_leakage_result(frame: pl.DataFrame, horizon: int) -> dg.AssetCheckResult:
+    gaps = boundary_gaps(frame)
+    worst = min(gaps.values())
+    return dg.AssetCheckResult(
+        check_name="no_leakage",
+        passed=worst >= horizon,
+        metadata={
+            "min_gap_bars": worst,
+            "threshold_bars": horizon,
+            "gaps_bars": dg.MetadataValue.json(gaps),
+            "rule": "every split boundary leaves at least `horizon` bars between the last "
+            "row before it and the first row after it",
+        },
+    )
+
+
+def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="training_set",
+        deps=["indicators"],
+        group_name="ml",
+        kinds={"clickhouse", "polars"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "no_leakage",
+                asset="training_set",
+                blocking=True,
+                description="splits are separated by at least the label horizon",
+            )
+        ],
+        metadata={"warehouse_table": TRAINING_SETS.name},
+        description="Point-in-time features and next-bar direction labels from `features`, "
+        "split by time (train/validation/test) with an embargo; stored under its content "
+        "hash in the warehouse table `training_sets`.",
+    )
+    def training_set(
+        context: dg.AssetExecutionContext,
+        config: TrainingSetConfig,
+        warehouse: WarehouseResource,
+    ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
+        params = config.params()
+        features = pl.from_arrow(warehouse.query_arrow(FEATURES_SQL, {"symbols": symbols}))
+        assert isinstance(features, pl.DataFrame)
+        indicator_sets = features.get_column("indicator_set").unique().to_list()
+        if len(indicator_sets) != 1:
+            raise dg.Failure(
+                description=f"features hold {len(indicator_sets)} indicator sets "
+                f"{indicator_sets}; re-materialize `indicators` for every symbol with one"
+            )
+        try:
+            frame = split_by_time(feature_frame(features, params.horizon), params)
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        digest = content_hash(frame, params, indicator_sets[0])
+        stored = frame.with_columns(pl.lit(digest).alias("training_set"))
+        close = features.select("symbol", "ts", "close")
+        stored = stored.join(close, on=["symbol", "ts"], how="left")
+        warehouse.replace_partitions(
+            table=TRAINING_SETS, data=stored.to_arrow(), partitions=[digest]
+        )
+        counts = frame.group_by("split").agg(pl.len(), pl.col("label").mean().alias("up"))
+        by_split = {row["split"]: row for row in counts.iter_rows(named=True)}
+        bounds = frame.group_by("split").agg(pl.col("ts").min(), pl.col("ts").max().alias("to"))
+        context.log.info("training set %s: %d rows", digest, frame.height)
+        yield dg.MaterializeResult(
+            metadata={
+                TRAINING_SET_HASH: digest,
+                "indicator_set": indicator_sets[0],
+                "features": dg.MetadataValue.json(list(FEATURES)),
+                "label": f"close[t+{params.horizon}] > close[t]",
+                "params": dg.MetadataValue.json(params.model_dump()),
+                "rows": frame.height,
+                "rows_by_split": dg.MetadataValue.json(
+                    {split: by_split[split]["len"] for split in SPLITS if split in by_split}
+                ),
+                "share_up_by_split": dg.MetadataValue.json(
+                    {split: by_split[split]["up"] for split in SPLITS if split in by_split}
+                ),
+                "time_range_by_split": dg.MetadataValue.json(
+                    {
+                        row["split"]: [row["ts"].isoformat(), row["to"].isoformat()]
+                        for row in bounds.iter_rows(named=True)
+                    }
+                ),
+            }
+        )
+        yield no_leakage_result(frame, params.horizon)
+
+    return training_set
+
+
+# -- xgb_model ---------------------------------------------------------------------------
+
+
+class XgbModelConfig(dg.Config):
+    num_boost_round: int = 100
+    max_depth: int = 5
+    learning_rate: float = 0.1
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    early_stopping_rounds: int = 10
+    seed: int = 42
+    nthread: int = 2
+    baseline_margin: float = Field(
+        default=0.005, description="Test accuracy must beat the majority class by this much."
+    )
+    auc_margin: float = Field(default=0.01, description="Test AUC must exceed 0.5 by this much.")
+
+    def params(self) -> ml.XgbParams:
+        try:
+            return ml.XgbParams(
+                **self.model_dump(exclude={"baseline_margin", "auc_margin"}),
+            )
+        except ValidationError as exc:
+            raise _config_error(exc, "XGBoost parameters") from exc
+
+
+MODEL_CHECKS = [
+    dg.AssetCheckSpec(
+        "beats_majority_baseline",
+        asset="xgb_model",
+        blocking=True,
+        description="test accuracy beats always predicting the majority class by the margin",
+    ),
+    dg.AssetCheckSpec(
+        "test_auc_above_chance",
+        asset="xgb_model",
+        blocking=True,
+        description="test AUC exceeds 0.5 by the margin",
+    ),
+    dg.AssetCheckSpec(
+        "beats_champion",
+        asset="xgb_model",
+        blocking=False,
+        description="test AUC beats the current `champion` version's on the same test split",
+    ),
+]
+
+
+def _split(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    return frame.filter(pl.col("split") == name)
+
+
+def champion_comparison(
+    mlflow: MlflowResource, test_rows: pl.DataFrame, candidate_auc: float
+) -> dg.AssetCheckResult:
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.client()
+    try:
+        champion = client.get_model_version_by_alias(mlflow.registered_model, "champion")
+    except MlflowException:
+        return dg.AssetCheckResult(
+            check_name="beats_champion",
+            passed=True,
+            metadata={"champion": "none yet", "candidate_test_auc": candidate_auc},
+        )
+    with mlflow.active() as mlflow_module:
+        booster = mlflow_module.xgboost.load_model(
+            f"models:/{mlflow.registered_model}/{champion.version}"
+        )
+    probabilities = ml.predict(booster, test_rows)
+    champion_auc = ml.classification_metrics(
+        test_rows.get_column("label").to_numpy(), probabilities
+    )["auc"]
+    return dg.AssetCheckResult(
+        check_name="beats_champion",
+        passed=candidate_auc > champion_auc,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "champion_version": str(champion.version),
+            "champion_test_auc": champion_auc,
+            "candidate_test_auc": candidate_auc,
+        },
+    )
+
+
+def build_xgb_model() -> dg.AssetsDefinition:
+    @dg.asset(
+        name="xgb_model",
+        deps=["training_set"],
+        group_name="ml",
+        kinds={"xgboost", "mlflow"},
+        check_specs=MODEL_CHECKS,
+        description="XGBoost classifier of next-bar direction, tracked in MLflow and "
+        "registered as a new version of `default_ml_strategy`; versions that pass the "
+        "blocking gates get the alias `challenger`.",
+    )
+    def xgb_model(
+        context: dg.AssetExecutionContext,
+        config: XgbModelConfig,
+        warehouse: WarehouseResource,
+        mlflow: MlflowResource,
+    ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
+        params = config.params()
+        training_set = str(latest_metadata(context, "training_set", TRAINING_SET_HASH))
+        indicator_set = str(latest_metadata(context, "training_set", "indicator_set"))
+        frame = load_training_set(warehouse, training_set)
+        train_rows, validation_rows, test_rows = (_split(frame, s) for s in SPLITS)
+        booster = ml.train(train_rows, validation_rows, params)
+        metrics: dict[str, float] = {}
+        for name, rows in (
+            ("train", train_rows),
+            ("validation", validation_rows),
+            ("test", test_rows),
+        ):
+            scores = ml.classification_metrics(
+                rows.get_column("label").to_numpy(), ml.predict(booster, rows)
+            )
+            metrics.update({f"{name}_{key}": value for key, value in scores.items()})
+        baseline = ml.majority_baseline(
+            train_rows.get_column("label").to_numpy(), test_rows.get_column("label").to_numpy()
+        )
+        metrics["test_majority_baseline_accuracy"] = baseline
+        metrics["best_iteration"] = float(booster.best_iteration)
+        importance = booster.get_score(importance_type="gain")
+
+        experiment_id = mlflow.experiment_id()
+        tags = {
+            "dagster_run_id": context.run.run_id,
+            "training_set": training_set,
+            "indicator_set": indicator_set,
+            "features": ",".join(FEATURES),
+        }
+        with mlflow.active() as mlflow_module:
+            import xgboost as xgb
+
+            with mlflow_module.start_run(experiment_id=experiment_id, tags=tags) as run:
+                mlflow_module.log_params(
+                    {
+                        **params.model_dump(),
+                        **config.model_dump(include={"baseline_margin", "auc_margin"}),
+                    }
+                )
+                mlflow_module.log_metrics(metrics)
+                mlflow_module.log_dict(importance, "feature_importance.json")
+                info = mlflow_module.xgboost.log_model(
+                    booster,
+                    name="model",
+                    # Without explicit requirements MLflow spends ~10 s inferring them.
+                    pip_requirements=[f"xgboost=={xgb.__version__}"],
+                    registered_model_name=mlflow.registered_model,
+                )
+        version = str(info.registered_model_version)
+        client = mlflow.client()
+        client.set_model_version_tag(mlflow.registered_model, version, "training_set", training_set)
+        client.set_model_version_tag(
+            mlflow.registered_model, version, "dagster_run_id", context.run.run_id
+        )
+
+        gates = [
+            dg.AssetCheckResult(
+                check_name="beats_majority_baseline",
+                passed=metrics["test_accuracy"] >= baseline + config.baseline_margin,
+                metadata={
+                    "test_accuracy": metrics["test_accuracy"],
+                    "majority_baseline_accuracy": baseline,
+                    "margin": config.baseline_margin,
+                    "threshold": baseline + config.baseline_margin,
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="test_auc_above_chance",
+                passed=metrics["test_auc"] >= 0.5 + config.auc_margin,
+                metadata={
+                    "test_auc": metrics["test_auc"],
+                    "margin": config.auc_margin,
+                    "threshold": 0.5 + config.auc_margin,
+                },
+            ),
+        ]
+        if all(gate.passed for gate in gates):
+            client.set_registered_model_alias(mlflow.registered_model, "challenger", version)
+        context.log.info(
+            "model version %s: test accuracy %.4f (baseline %.4f), AUC %.4f",
+            version,
+            metrics["test_accuracy"],
+            baseline,
+            metrics["test_auc"],
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                MODEL_VERSION: version,
+                "model_uri": f"models:/{mlflow.registered_model}/{version}",
+                "mlflow_run_id": run.info.run_id,
+                "mlflow_run": dg.MetadataValue.url(mlflow.run_url(experiment_id, run.info.run_id)),
+                "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(version)),
+                TRAINING_SET_HASH: training_set,
+                "challenger": all(gate.passed for gate in gates),
+                "metrics": dg.MetadataValue.json(metrics),
+                "feature_importance_gain": dg.MetadataValue.json(importance),
+                **{key: metrics[key] for key in ("test_accuracy", "test_auc", "test_log_loss")},
+            }
+        )
+        yield from gates
+        yield champion_comparison(mlflow, test_rows, metrics["test_auc"])
+
+    return xgb_model
+
+
+# -- strategy_backtest -------------------------------------------------------------------
+
+
+class BacktestConfig(dg.Config):
+    buy_threshold: float = 0.6
+    sell_threshold: float = 0.4
+    position_size: float = 0.02
+    fee_bps: float = 1.0
+    slippage_bps: float = 1.0
+    periods_per_year: float = Field(
+        default=0.0,
+        description="Bars per year for annualizing; 0 = from the test split's median bar "
+        "interval (365.25 days a year: the synthetic market trades around the clock).",
+    )
+
+
+def _periods_per_year(test_rows: pl.DataFrame, configured: float) -> float:
+    if configured > 0:
+        return configured
+    steps = test_rows.get_column("ts").unique().sort().diff().drop_nulls()
+    median_ms = steps.dt.total_milliseconds().median()
+    if not isinstance(median_ms, int | float) or median_ms <= 0:
+        raise dg.Failure(description="cannot infer the bar interval of the test split")
+    return 365.25 * 24 * 3600 * 1000 / float(median_ms)
+
+
+def build_strategy_backtest() -> dg.AssetsDefinition:
+    @dg.asset(
+        name="strategy_backtest",
+        deps=["xgb_model", "training_set"],
+        group_name="ml",
+        kinds={"mlflow"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "beats_champion_sharpe",
+                asset="strategy_backtest",
+                blocking=False,
+                description="the candidate's backtest Sharpe beats the champion's on the "
+                "same test split",
+            )
+        ],
+        description="The default strategy (BUY > 0.6, SELL < 0.4, 2% size) out of sample "
+        "on the test split, with costs, against buy-and-hold; equity chart in the metadata "
+        "and in the model's MLflow run.",
+    )
+    def strategy_backtest(
+        context: dg.AssetExecutionContext,
+        config: BacktestConfig,
+        warehouse: WarehouseResource,
+        mlflow: MlflowResource,
+    ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
+        version = str(latest_metadata(context, "xgb_model", MODEL_VERSION))
+        training_set = str(latest_metadata(context, "xgb_model", TRAINING_SET_HASH))
+        test_rows = _split(load_training_set(warehouse, training_set), "test").sort("symbol", "ts")
+        try:
+            params = BacktestParams(
+                buy_threshold=config.buy_threshold,
+                sell_threshold=config.sell_threshold,
+                position_size=config.position_size,
+                fee_bps=config.fee_bps,
+                slippage_bps=config.slippage_bps,
+                periods_per_year=_periods_per_year(test_rows, config.periods_per_year),
+            )
+        except ValueError as exc:
+            raise dg.Failure(description=f"invalid backtest parameters: {exc}") from exc
+        model_uri = f"models:/{mlflow.registered_model}/{version}"
+        with mlflow.active() as mlflow_module:
+            booster = mlflow_module.xgboost.load_model(model_uri)
+        result = run_backtest(test_rows, ml.predict(booster, test_rows), params)
+        chart = equity_chart_png(
+            result["strategy_equity"],
+            result["buy_and_hold_equity"],
+            f"{mlflow.registered_model} v{version}: test split",
+        )
+        client = mlflow.client()
+        run_id = client.get_model_version(mlflow.registered_model, version).run_id
+        if run_id is None:
+            raise dg.Failure(description=f"model version {version} names no MLflow run")
+        flat = {f"backtest_{k}": float(v) for k, v in result["strategy"].items()}
+        flat.update({f"buy_and_hold_{k}": float(v) for k, v in result["buy_and_hold"].items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            chart_path = Path(tmp) / "equity_curve.png"
+            chart_path.write_bytes(chart)
+            client.log_artifact(run_id, str(chart_path))
+        for key, value in flat.items():
+            client.log_metric(run_id, key, value)
+        client.log_dict(run_id, {"params": params.__dict__, **flat}, "backtest.json")
+        image = base64.b64encode(chart).decode()
+        yield dg.MaterializeResult(
+            metadata={
+                MODEL_VERSION: version,
+                "model_uri": model_uri,
+                "test_bars": result["bars"],
+                "params": dg.MetadataValue.json(params.__dict__),
+                "strategy": dg.MetadataValue.json(result["strategy"]),
+                "buy_and_hold": dg.MetadataValue.json(result["buy_and_hold"]),
+                "sharpe": result["strategy"]["sharpe"],
+                "total_return": result["strategy"]["total_return"],
+                "max_drawdown": result["strategy"]["max_drawdown"],
+                "equity_curve": dg.MetadataValue.md(
+                    f"![equity curve](data:image/png;base64,{image})"
+                ),
+            }
+        )
+        yield champion_sharpe(mlflow, test_rows, params, result["strategy"]["sharpe"])
+
+    return strategy_backtest
+
+
+def champion_sharpe(
+    mlflow: MlflowResource, test_rows: pl.DataFrame, params: BacktestParams, sharpe: float
+) -> dg.AssetCheckResult:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = mlflow.client().get_model_version_by_alias(mlflow.registered_model, "champion")
+    except MlflowException:
+        return dg.AssetCheckResult(
+            check_name="beats_champion_sharpe",
+            passed=True,
+            metadata={"champion": "none yet", "candidate_sharpe": sharpe},
+        )
+    with mlflow.active() as mlflow_module:
+        booster = mlflow_module.xgboost.load_model(
+            f"models:/{mlflow.registered_model}/{champion.version}"
+        )
+    theirs = run_backtest(test_rows, ml.predict(booster, test_rows), params)["strategy"]["sharpe"]
+    return dg.AssetCheckResult(
+        check_name="beats_champion_sharpe",
+        passed=sharpe > theirs,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "champion_version": str(champion.version),
+            "champion_sharpe": float(theirs),
+            "candidate_sharpe": sharpe,
+        },
+    )

@@ -1,0 +1,98 @@
+"""XGBoost training and evaluation on a stored training set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from trade2026_assets.ml.training_set import FEATURES
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class XgbParams(BaseModel):
+    """Hyperparameters (Dagster config of `xgb_model`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_boost_round: int = Field(default=100, ge=1, le=10_000)
+    max_depth: int = Field(default=5, ge=1, le=20)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    colsample_bytree: float = Field(default=0.8, gt=0, le=1)
+    min_child_weight: float = Field(default=1.0, ge=0)
+    early_stopping_rounds: int = Field(default=10, ge=1)
+    seed: int = 42
+    nthread: int = Field(default=2, ge=1)
+
+    def booster_params(self) -> dict[str, Any]:
+        return {
+            "objective": "binary:logistic",
+            "eval_metric": "logloss",
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "eta": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "seed": self.seed,
+            "nthread": self.nthread,
+        }
+
+
+def matrix(frame: pl.DataFrame) -> Any:
+    import xgboost as xgb
+
+    return xgb.DMatrix(
+        frame.select(FEATURES).to_numpy(),
+        label=frame.get_column("label").to_numpy(),
+        feature_names=list(FEATURES),
+    )
+
+
+def train(train_rows: pl.DataFrame, validation_rows: pl.DataFrame, params: XgbParams) -> Any:
+    """A booster trained on `train_rows`, stopped early on the validation log loss."""
+    import xgboost as xgb
+
+    return xgb.train(
+        params.booster_params(),
+        matrix(train_rows),
+        num_boost_round=params.num_boost_round,
+        evals=[(matrix(validation_rows), "validation")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+    )
+
+
+def predict(booster: Any, rows: pl.DataFrame) -> FloatArray:
+    import xgboost as xgb
+
+    data = xgb.DMatrix(rows.select(FEATURES).to_numpy(), feature_names=list(FEATURES))
+    if getattr(booster, "best_iteration", None) is not None:
+        return np.asarray(
+            booster.predict(data, iteration_range=(0, booster.best_iteration + 1)),
+            dtype=np.float64,
+        )
+    return np.asarray(booster.predict(data), dtype=np.float64)
+
+
+def classification_metrics(labels: npt.NDArray[Any], probabilities: FloatArray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+
+    predicted = (probabilities > 0.5).astype(int)
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "auc": float(roc_auc_score(labels, probabilities)) if both_classes else 0.5,
+        "log_loss": float(log_loss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7), labels=[0, 1])),
+    }
+
+
+def majority_baseline(train_labels: npt.NDArray[Any], test_labels: npt.NDArray[Any]) -> float:
+    """Accuracy on the test split of always predicting the training split's majority class."""
+    majority = 1 if float(np.mean(train_labels)) >= 0.5 else 0
+    return float(np.mean(test_labels == majority))

@@ -1,0 +1,94 @@
+"""MLflow as a Dagster resource: experiment tracking and the model registry.
+
+Nothing is imported or connected until a method is called: `import mlflow` takes most of a
+second, and Dagster loads this module on every code-server start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from pydantic import Field
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where runs and registered models live (embedded: SQLite + local artifacts)."""
+
+    tracking_uri: str = Field(
+        description="MLflow tracking URI: sqlite:///… for the embedded profile, http://… for "
+        "a tracking server. The registry uses the same URI."
+    )
+    artifact_location: str = Field(
+        default="",
+        description="Where a newly created experiment stores artifacts (file:///… for the "
+        "embedded profile); empty lets the tracking server decide.",
+    )
+    experiment: str = Field(default="trade2026", description="Experiment name.")
+    registered_model: str = Field(
+        default="default_ml_strategy", description="Registered model that versions go to."
+    )
+    ui_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description="MLflow UI base URL used for links in asset metadata.",
+    )
+
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        self._ensure_local_store()
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        return str(
+            client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location or None
+            )
+        )
+
+    @contextmanager
+    def active(self) -> Iterator[Any]:
+        """The `mlflow` module pointed at this tracking URI, for the flavour APIs
+        (`mlflow.xgboost.log_model`) that only speak through the module's global state."""
+        import mlflow
+
+        self._ensure_local_store()
+        # `set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which would
+        # leak into whatever this process configures next: put the environment back.
+        saved = {name: os.environ.get(name) for name in _MLFLOW_ENV}
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            yield mlflow
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def _ensure_local_store(self) -> None:
+        # SQLite needs its directory; a server needs nothing from us.
+        prefix = "sqlite:///"
+        if self.tracking_uri.startswith(prefix):
+            Path(self.tracking_uri[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def model_version_url(self, version: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/models/{self.registered_model}/versions/{version}"
