@@ -40,6 +40,7 @@ bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.registry_load $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.swap_latency $(BENCH_ARGS_SWAP)
 	$(VENV)/bin/python -m bench.indicators $(BENCH_ARGS_INDICATORS)
+	$(VENV)/bin/python -m bench.training $(BENCH_ARGS_TRAINING)
 
 lock: $(UV)
 	$(UV) lock

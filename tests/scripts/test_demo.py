@@ -17,6 +17,7 @@ def run_demo(home: Path, port: int) -> str:
     env.pop("REGISTRY_DATABASE_URL", None)
     env.pop("DAGSTER_HOME", None)
     env.pop("CLICKHOUSE_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("NATS_URL", None)
     result = subprocess.run(
         [sys.executable, "scripts/demo.py"],
@@ -35,11 +36,18 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     first = run_demo(tmp_path, port)
     # Market data: one run over the demo universe, every check green, values printed.
     assert "materializing market_bars and indicators for SYNA, SYNB, SYNC, SYND, SYNE" in first
-    assert first.count(": passed") == 10
+    assert first.count("  check ") == first.count(": passed") - 5 == 10
     assert "25000 bars stored" in first
     assert "SYNA     4967 rows" in first
     assert (tmp_path / "warehouse").is_dir()
     assert (tmp_path / "dagster" / "dagster.yaml").exists()
+    # Training: the gates, the model's metrics, the backtest against buy and hold.
+    assert "gate xgb_model.test_auc_above_chance: passed" in first
+    assert "gate training_set.no_leakage: passed" in first
+    assert "model models:/default_ml_strategy/1" in first
+    assert "challenger: yes" in first
+    assert "backtest strategy" in first
+    assert "backtest buy_and_hold" in first
     assert "deployed    strategy_a 1.0.0 → production/strategy_a" in first
     assert "[entity active]" in first
     assert (
@@ -53,6 +61,7 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     assert (tmp_path / "registry.db").exists()
     second = run_demo(tmp_path, port)
     assert "25000 bars stored" in second  # replaced, not duplicated
+    assert "model models:/default_ml_strategy/2" in second
     assert "registered  strategy_a 1.0.1" in second
     assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
     assert "deployments: total=6 active=2" in second

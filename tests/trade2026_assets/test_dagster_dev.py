@@ -110,8 +110,15 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
         "/".join(node["assetKey"]["path"]): node
         for node in dagster_dev.graphql(ASSETS_QUERY)["assetNodes"]
     }
-    assert set(nodes) == {"market_bars", "indicators"}
-    assert all(node["isPartitioned"] for node in nodes.values())
+    assert set(nodes) == {
+        "market_bars",
+        "indicators",
+        "training_set",
+        "xgb_model",
+        "strategy_backtest",
+    }
+    assert nodes["market_bars"]["isPartitioned"]
+    assert nodes["indicators"]["isPartitioned"]
     bar_checks = {
         c["name"]: c["blocking"] for c in nodes["market_bars"]["assetChecksOrError"]["checks"]
     }

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from tests.trade2026_assets.dagster_runs import run_market_data_job
-from trade2026_assets.definitions import MARKET_DATA_JOB, build_definitions, defs
+from trade2026_assets.definitions import MARKET_DATA_JOB, TRAINING_JOB, build_definitions, defs
 from trade2026_assets.indicators import IndicatorParams, warmup_bars
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
@@ -26,8 +26,12 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert isinstance(loaded, dg.Definitions)
     graph = loaded.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"market_bars", "indicators"}
+    assert keys == {"market_bars", "indicators", "training_set", "xgb_model", "strategy_backtest"}
     assert loaded.resolve_job_def(MARKET_DATA_JOB) is not None
+    assert loaded.resolve_job_def(TRAINING_JOB) is not None
+    # Lineage: the backtest leads back to the bars.
+    assert graph.get(dg.AssetKey("xgb_model")).parent_keys == {dg.AssetKey("training_set")}
+    assert graph.get(dg.AssetKey("training_set")).parent_keys == {dg.AssetKey("indicators")}
     assets = {a.key.to_user_string(): a for a in loaded.resolve_all_asset_specs()}
     assert assets["market_bars"].partitions_def.get_partition_keys() == ["AAA", "BBB"]  # type: ignore[union-attr]
     checks = {key.name for key in graph.asset_check_keys}
