@@ -30,6 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from trade2026_assets.indicators import OUTPUT_COLUMNS
+from trade2026_assets.ml.training_set import FEATURES as MODEL_FEATURES
+
 # chDB holds one embedded server per process: every session in this process goes through it.
 _PROCESS_LOCK = threading.RLock()
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -81,22 +84,7 @@ BARS = TableSpec(
 
 FEATURES = TableSpec(
     name="features",
-    columns=(
-        "symbol",
-        "ts",
-        "close",
-        "ret_1",
-        "log_ret_1",
-        "volatility",
-        "rsi",
-        "macd",
-        "macd_signal",
-        "macd_hist",
-        "bb_upper",
-        "bb_middle",
-        "bb_lower",
-        "indicator_set",
-    ),
+    columns=("symbol", "ts", "close", *OUTPUT_COLUMNS, "indicator_set"),
     types=(
         ("symbol", pa.string()),
         ("ts", pa.timestamp("ms", tz="UTC")),
@@ -142,24 +130,7 @@ INDICATOR_SETS = TableSpec(
 
 TRAINING_SETS = TableSpec(
     name="training_sets",
-    columns=(
-        "training_set",
-        "split",
-        "symbol",
-        "ts",
-        "close",
-        "ret_1",
-        "ret_1_lag1",
-        "ret_1_lag2",
-        "volatility",
-        "rsi",
-        "macd_norm",
-        "macd_signal_norm",
-        "macd_hist_norm",
-        "bb_pctb",
-        "bb_width",
-        "label",
-    ),
+    columns=("training_set", "split", "symbol", "ts", "close", *MODEL_FEATURES, "label"),
     types=(
         ("training_set", pa.string()),
         ("split", pa.string()),

@@ -267,34 +267,40 @@ def model_splits(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.Da
     return train, validation, test
 
 
+def load_champion(mlflow: MlflowResource) -> tuple[str, Any] | None:
+    """The version under the `champion` alias and its booster, or None if there is none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = mlflow.client().get_model_version_by_alias(mlflow.registered_model, "champion")
+    except MlflowException:
+        return None
+    with mlflow.active() as mlflow_module:
+        booster = mlflow_module.xgboost.load_model(
+            f"models:/{mlflow.registered_model}/{champion.version}"
+        )
+    return str(champion.version), booster
+
+
 def champion_comparison(
     mlflow: MlflowResource, test_rows: pl.DataFrame, candidate_auc: float
 ) -> dg.AssetCheckResult:
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.client()
-    try:
-        champion = client.get_model_version_by_alias(mlflow.registered_model, "champion")
-    except MlflowException:
+    champion = load_champion(mlflow)
+    if champion is None:
         return dg.AssetCheckResult(
             check_name="beats_champion",
             passed=True,
             metadata={"champion": "none yet", "candidate_test_auc": candidate_auc},
         )
-    with mlflow.active() as mlflow_module:
-        booster = mlflow_module.xgboost.load_model(
-            f"models:/{mlflow.registered_model}/{champion.version}"
-        )
-    probabilities = ml.predict(booster, test_rows)
-    champion_auc = ml.classification_metrics(
-        test_rows.get_column("label").to_numpy(), probabilities
-    )["auc"]
+    version, booster = champion
+    labels = test_rows.get_column("label").to_numpy()
+    champion_auc = ml.classification_metrics(labels, ml.predict(booster, test_rows))["auc"]
     return dg.AssetCheckResult(
         check_name="beats_champion",
         passed=candidate_auc > champion_auc,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "champion_version": str(champion.version),
+            "champion_version": version,
             "champion_test_auc": champion_auc,
             "candidate_test_auc": candidate_auc,
         },
@@ -548,27 +554,21 @@ def build_strategy_backtest() -> dg.AssetsDefinition:
 def champion_sharpe(
     mlflow: MlflowResource, test_rows: pl.DataFrame, params: BacktestParams, sharpe: float
 ) -> dg.AssetCheckResult:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        champion = mlflow.client().get_model_version_by_alias(mlflow.registered_model, "champion")
-    except MlflowException:
+    champion = load_champion(mlflow)
+    if champion is None:
         return dg.AssetCheckResult(
             check_name="beats_champion_sharpe",
             passed=True,
             metadata={"champion": "none yet", "candidate_sharpe": sharpe},
         )
-    with mlflow.active() as mlflow_module:
-        booster = mlflow_module.xgboost.load_model(
-            f"models:/{mlflow.registered_model}/{champion.version}"
-        )
+    version, booster = champion
     theirs = run_backtest(test_rows, ml.predict(booster, test_rows), params)["strategy"]["sharpe"]
     return dg.AssetCheckResult(
         check_name="beats_champion_sharpe",
         passed=sharpe > theirs,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "champion_version": str(champion.version),
+            "champion_version": version,
             "champion_sharpe": float(theirs),
             "candidate_sharpe": sharpe,
         },
