@@ -12,6 +12,7 @@ duplicating), registers the next patch versions and replaces what the last run d
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -247,6 +248,7 @@ def train_and_backtest() -> bool:
 def main() -> int:
     # Dagster labels single-run backfill policies beta; not news to someone running a demo.
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     home = state_dir()
     port = int(os.environ.get("REGISTRY_PORT", "8350"))
     os.environ["TRADE2026_HOME"] = str(home)

@@ -328,6 +328,7 @@ def build_xgb_model() -> dg.AssetsDefinition:
         clock = _PhaseClock()
         training_set = str(latest_metadata(context, "training_set", TRAINING_SET_HASH))
         indicator_set = str(latest_metadata(context, "training_set", "indicator_set"))
+        clock.lap("lineage")
         frame = load_training_set(warehouse, training_set, MODEL_ROWS_SQL)
         train_rows, validation_rows, test_rows = model_splits(frame)
         clock.lap("read")

@@ -82,16 +82,26 @@ def predict(booster: Any, rows: pl.DataFrame) -> FloatArray:
 
 def classification_metrics(labels: npt.NDArray[Any], probabilities: FloatArray) -> dict[str, float]:
     """Accuracy (threshold 0.5), ROC AUC and log loss of up-probabilities."""
-    from sklearn.metrics import roc_auc_score
-
     truth = labels.astype(bool)
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    both_classes = bool(truth.any()) and not bool(truth.all())
     return {
         "accuracy": float(np.mean((probabilities > 0.5) == truth)),
-        "auc": float(roc_auc_score(truth, probabilities)) if both_classes else 0.5,
+        "auc": roc_auc(truth, probabilities),
         "log_loss": float(-np.mean(np.where(truth, np.log(clipped), np.log1p(-clipped)))),
     }
+
+
+def roc_auc(truth: npt.NDArray[np.bool_], scores: FloatArray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on mid-ranks (ties count one half), the same
+    number as scikit-learn's roc_auc_score in about half the time; 0.5 with one class."""
+    from scipy.stats import rankdata
+
+    positives = int(truth.sum())
+    negatives = truth.shape[0] - positives
+    if positives == 0 or negatives == 0:
+        return 0.5
+    ranks = rankdata(scores)
+    return float((ranks[truth].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def majority_baseline(train_labels: npt.NDArray[Any], test_labels: npt.NDArray[Any]) -> float:
