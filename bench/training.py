@@ -81,7 +81,7 @@ def main() -> None:
         assert event is not None
         assert event.asset_materialization is not None
         digest = str(event.asset_materialization.metadata[TRAINING_SET_HASH].value)
-        warehouse = WarehouseResource(chdb_path=str(settings.warehouse_path))
+        warehouse = WarehouseResource(chdb_path=str(settings.warehouse_path))  # no cache
         # The rows the asset trains on, in the asset's order: both build the same trees.
         frame = load_training_set(warehouse, digest, MODEL_ROWS_SQL)
         train_rows, validation_rows, _ = model_splits(frame)

@@ -75,6 +75,7 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
             ),
             "warehouse": WarehouseResource(
                 chdb_path=str(settings.warehouse_path.resolve()),
+                cache_dir=str((settings.home / "cache").resolve()),
                 # The URL may carry a password: Dagster reads it from the environment at run
                 # time instead of storing it in the run's config.
                 clickhouse_url=dg.EnvVar("CLICKHOUSE_URL")

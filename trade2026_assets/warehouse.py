@@ -268,6 +268,11 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         description="ClickHouse server, e.g. http://user:password@host:8123/trade2026. "
         "Empty means the embedded chDB warehouse.",
     )
+    cache_dir: str = Field(
+        default="",
+        description="Local directory for Arrow copies of immutable tables (training sets, "
+        "by content hash); empty disables the cache.",
+    )
     lock_timeout_seconds: float = Field(
         default=600.0,
         description="How long an operation waits for another process's chDB session to end.",

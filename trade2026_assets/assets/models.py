@@ -6,6 +6,7 @@ warehouse or the model registry: nothing large travels through an IO manager.
 """
 
 import base64
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -89,6 +90,29 @@ def load_training_set(
     return frame
 
 
+def model_rows(warehouse: WarehouseResource, training_set: str) -> pl.DataFrame:
+    """The rows a model trains on (MODEL_ROWS_SQL), through a local Arrow cache.
+
+    A training set never changes under its content hash, so its rows can be kept as an
+    Arrow IPC file named by that hash (`WarehouseResource.cache_dir`): reading it is a
+    memory copy, where a fresh chDB session spends most of a second decompressing. The
+    warehouse stays the record; without a cache directory, or with no file yet, the rows
+    come from it (and are cached).
+    """
+    if not warehouse.cache_dir:
+        return load_training_set(warehouse, training_set, MODEL_ROWS_SQL)
+    path = Path(warehouse.cache_dir) / "training_sets" / f"{training_set}.arrow"
+    if path.exists():
+        return pl.read_ipc(path)
+    frame = load_training_set(warehouse, training_set, MODEL_ROWS_SQL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole, then renamed: a reader never sees half a file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    frame.write_ipc(partial)
+    partial.replace(path)
+    return frame
+
+
 # -- training_set ------------------------------------------------------------------------
 
 
@@ -165,6 +189,7 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
         warehouse.replace_partitions(
             table=TRAINING_SETS, data=stored.to_arrow(), partitions=[digest]
         )
+        model_rows(warehouse, digest)  # fills the model's cache from what was stored
         counts = frame.group_by("split").agg(pl.len(), pl.col("label").mean().alias("up"))
         by_split = {row["split"]: row for row in counts.iter_rows(named=True)}
         bounds = frame.group_by("split").agg(pl.col("ts").min(), pl.col("ts").max().alias("to"))
@@ -329,7 +354,7 @@ def build_xgb_model() -> dg.AssetsDefinition:
         training_set = str(latest_metadata(context, "training_set", TRAINING_SET_HASH))
         indicator_set = str(latest_metadata(context, "training_set", "indicator_set"))
         clock.lap("lineage")
-        frame = load_training_set(warehouse, training_set, MODEL_ROWS_SQL)
+        frame = model_rows(warehouse, training_set)
         train_rows, validation_rows, test_rows = model_splits(frame)
         clock.lap("read")
         booster = ml.train(train_rows, validation_rows, params)

@@ -7,14 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.trade2026_assets.dagster_runs import RunOutcome, run_job, run_market_data_job
+from trade2026_assets.assets.models import MODEL_ROWS_SQL, load_training_set, model_rows
 from trade2026_assets.definitions import TRAINING_JOB, build_definitions
 from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.warehouse import WarehouseResource
 
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
 
@@ -78,6 +81,13 @@ def test_with_a_predictable_market_the_model_passes_and_mlflow_holds_it(tmp_path
     assert {"feature_importance.json", "equity_curve.png", "backtest.json"} <= artifacts
     importance = client.download_artifacts(run.info.run_id, "feature_importance.json")
     assert set(Path(importance).read_text().replace('"', " ").split()) & set(FEATURES)
+
+    # The model trained on exactly the stored rows: the local Arrow copy equals them.
+    cached = tmp_path / "cache" / "training_sets" / f"{training['training_set_hash']}.arrow"
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    stored = load_training_set(warehouse, training["training_set_hash"], MODEL_ROWS_SQL)
+    assert pl.read_ipc(cached).equals(stored)
+    assert model_rows(warehouse, training["training_set_hash"]).equals(stored)
 
     backtest = outcome.metadata_of["strategy_backtest"]
     assert backtest["model_version"] == str(version.version)
