@@ -170,7 +170,7 @@ def materialize_market_data(home: Path) -> bool:
         verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
         say(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
     if not result.success:
-        say(f"error: run {result.run_id} failed; see `make dagster` for its events")
+        say(f"error: run {result.run_id} failed: {failure_summary(result)}")
         return False
     warehouse = WarehouseResource(chdb_path=str(settings.warehouse_path.resolve()))
     bars = warehouse.query_arrow("SELECT count() AS n FROM bars").to_pylist()[0]["n"]
@@ -240,9 +240,21 @@ def train_and_backtest() -> bool:
                 f"exposure {b['exposure']:.1%}"
             )
     if not result.success:
-        say(f"error: training run {result.run_id} failed: a blocking gate did not pass")
+        say(f"error: training run {result.run_id} failed: {failure_summary(result)}")
         return False
     return True
+
+
+def failure_summary(result: Any) -> str:
+    """Why a run failed, in the words of its failed steps."""
+    reasons = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            failure = event.step_failure_data
+            user = failure.user_failure_data
+            text = user.description if user and user.description else failure.error.message
+            reasons.append(f"{event.step_key}: {text.strip().splitlines()[0]}")
+    return "; ".join(reasons) or "see `make dagster` for its events"
 
 
 def main() -> int:
@@ -250,6 +262,10 @@ def main() -> int:
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     home = state_dir()
+    for server in ("CLICKHOUSE_URL", "MLFLOW_TRACKING_URI", "REGISTRY_DATABASE_URL"):
+        # The demo is the embedded profile: no servers, whatever this shell exports.
+        if os.environ.pop(server, None):
+            say(f"note: {server} ignored: the demo runs on the embedded profile")
     port = int(os.environ.get("REGISTRY_PORT", "8350"))
     os.environ["TRADE2026_HOME"] = str(home)
     say(f"Trade2026 demo — embedded profile, state in {home}")

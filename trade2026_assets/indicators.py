@@ -264,8 +264,9 @@ def _symbol_kernel(
 
 
 def talib_reference(close: Sequence[float] | FloatArray, params: IndicatorParams) -> pl.DataFrame:
-    """TA-Lib called directly on one series, all bars (warm-up included): the yardstick the
-    `indicators` check and the tests compare against."""
+    """TA-Lib called directly on one series, all bars (warm-up included), plus the returns
+    and volatility by their textbook formulas: the yardstick the `indicators` check and the
+    tests compare against."""
     import talib
 
     series = np.asarray(close, dtype=np.float64)
@@ -273,8 +274,18 @@ def talib_reference(close: Sequence[float] | FloatArray, params: IndicatorParams
     upper, middle, lower = talib.BBANDS(
         series, params.bb_period, params.bb_dev_up, params.bb_dev_down, _SMA
     )
+    previous = np.concatenate([[np.nan], series[:-1]])
+    log_ret = np.log(series / previous)
+    volatility = (
+        np.concatenate([[np.nan], talib.STDDEV(log_ret[1:], params.volatility_period, 1.0)])
+        if series.shape[0] > 1
+        else np.full(series.shape[0], np.nan)
+    )
     return pl.DataFrame(
         {
+            "ret_1": series / previous - 1.0,
+            "log_ret_1": log_ret,
+            "volatility": volatility,
             "rsi": talib.RSI(series, params.rsi_period),
             "macd": macd,
             "macd_signal": signal,

@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
-import numpy as np
-
 from trade2026_assets.ml.training_set import FEATURES
 
 Action = Literal["BUY", "SELL", "HOLD"]
@@ -81,10 +79,13 @@ class BoosterPredictor:
         self.booster = booster
 
     def predict_proba(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
+        import polars as pl
         import xgboost as xgb
 
-        matrix = np.array([[float(row[name]) for name in FEATURES] for row in rows])
-        data = xgb.DMatrix(matrix, feature_names=list(FEATURES))
+        from trade2026_assets.ml.model import predict
+
         booster = self.booster
         assert isinstance(booster, xgb.Booster)
-        return [float(p) for p in booster.predict(data)]
+        frame = pl.DataFrame([{name: float(row[name]) for name in FEATURES} for row in rows])
+        # The same call as training's scoring: trees up to the early-stopping best only.
+        return [float(p) for p in predict(booster, frame)]

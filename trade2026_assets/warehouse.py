@@ -12,6 +12,7 @@ All values travel as bound query parameters (`{name:Type}`). Frames move as Arro
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import re
 import threading
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 import pyarrow as pa
@@ -226,9 +227,18 @@ class _ChdbSession:
 
     def insert_arrow(self, table: str, data: pa.Table) -> None:
         # chDB's Python() table function reads the Arrow table straight from this frame's
-        # local variable `data`: no copy through a file or a pickle.
+        # local variable `data`: no copy through a file or a pickle. Columns are matched by
+        # name (an INSERT … SELECT * would match them by position).
+        columns = ", ".join(quote_identifier(name) for name in data.column_names)
         self._run(
-            "INSERT INTO {table:Identifier} SELECT * FROM Python(data)", "CSV", {"table": table}
+            # Only identifiers are spliced, each checked by quote_identifier; no values.
+            "INSERT INTO {table:Identifier} ("  # noqa: S608
+            + columns
+            + ") SELECT "
+            + columns
+            + " FROM Python(data)",
+            "CSV",
+            {"table": table},
         )
 
     def _run(self, sql: str, fmt: str, params: Mapping[str, object] | None) -> object:
@@ -343,8 +353,14 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         session.command(replace_sql, {"p": partition})
                     else:
                         session.command(drop_sql, {"p": partition})
-            finally:
-                session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging})
+            except BaseException:
+                # Clean up, but let the error that broke the write be the one reported.
+                with contextlib.suppress(WarehouseError):
+                    session.command(
+                        "DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging}
+                    )
+                raise
+            session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging})
         return int(data.num_rows)
 
     # -- embedded back end -------------------------------------------------------------
@@ -404,8 +420,9 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return clickhouse_connect.get_client(
             host=parts.hostname,
             port=parts.port or (8443 if parts.scheme == "https" else 8123),
-            username=parts.username or "default",
-            password=parts.password or "",
+            # Credentials arrive percent-encoded in a URL (a password may hold '@' or ':').
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
             database=parts.path.strip("/") or "default",
             secure=parts.scheme == "https",
             connect_timeout=10,

@@ -147,6 +147,16 @@ def test_values_that_do_not_fit_the_column_are_refused_before_storing(
     assert counts(warehouse) == {"AAA": 10}
 
 
+def test_inserts_match_columns_by_name(warehouse: WarehouseResource) -> None:
+    shuffled = bars_table("AAA", 3, price=100).select(
+        ["volume", "close", "low", "high", "open", "ts", "seq", "symbol"]
+    )
+    with warehouse.session() as session:
+        session.insert_arrow("bars", shuffled)
+    stored = warehouse.query_arrow("SELECT open, high, low, volume FROM bars ORDER BY seq LIMIT 1")
+    assert stored.to_pylist() == [{"open": 100.0, "high": 101.0, "low": 99.0, "volume": 10.0}]
+
+
 def test_a_partition_without_rows_is_emptied(warehouse: WarehouseResource) -> None:
     warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 4), partitions=["AAA"])
     warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 0), partitions=["AAA"])

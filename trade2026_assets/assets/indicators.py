@@ -92,7 +92,8 @@ STORED_BARS_SQL = (
     " ORDER BY symbol, ts, seq"
 )
 STORED_FEATURES_SQL = (
-    "SELECT symbol, ts, rsi, macd, macd_signal, macd_hist, bb_upper, bb_middle, bb_lower"
+    "SELECT symbol, ts, ret_1, log_ret_1, volatility, rsi, macd, macd_signal, macd_hist,"
+    " bb_upper, bb_middle, bb_lower"
     " FROM features WHERE symbol IN {symbols:Array(String)} ORDER BY symbol, ts"
 )
 

@@ -72,9 +72,20 @@ def _config_error(exc: ValidationError, what: str) -> dg.Failure:
 
 
 def latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str) -> Any:
-    """A value from the latest materialization of `asset` (this run's, if it ran)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    materialization = event.asset_materialization if event else None
+    """A value from this run's materialization of `asset`, else from its latest one (so
+    that two runs at once each follow their own lineage)."""
+    asset_key = dg.AssetKey(asset)
+    materialization = None
+    records = context.instance.get_records_for_run(
+        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    for record in records:
+        candidate = record.event_log_entry.asset_materialization
+        if candidate is not None and candidate.asset_key == asset_key:
+            materialization = candidate
+    if materialization is None:
+        event = context.instance.get_latest_materialization_event(asset_key)
+        materialization = event.asset_materialization if event else None
     if materialization is None or key not in materialization.metadata:
         raise dg.Failure(description=f"{asset} has not been materialized yet (no {key})")
     return materialization.metadata[key].value
@@ -190,6 +201,7 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
             table=TRAINING_SETS, data=stored.to_arrow(), partitions=[digest]
         )
         model_rows(warehouse, digest)  # fills the model's cache from what was stored
+        leakage = no_leakage_result(frame, params.horizon)
         counts = frame.group_by("split").agg(pl.len(), pl.col("label").mean().alias("up"))
         by_split = {row["split"]: row for row in counts.iter_rows(named=True)}
         bounds = frame.group_by("split").agg(pl.col("ts").min(), pl.col("ts").max().alias("to"))
@@ -197,6 +209,8 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(
             metadata={
                 TRAINING_SET_HASH: digest,
+                # Read by xgb_model: a set that failed its leakage check is never trained on.
+                "no_leakage_passed": leakage.passed,
                 "indicator_set": indicator_sets[0],
                 "features": dg.MetadataValue.json(list(FEATURES)),
                 "label": f"close[t+{params.horizon}] > close[t]",
@@ -216,7 +230,7 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
                 ),
             }
         )
-        yield no_leakage_result(frame, params.horizon)
+        yield leakage
 
     return training_set
 
@@ -298,8 +312,11 @@ def load_champion(mlflow: MlflowResource) -> tuple[str, Any] | None:
 
     try:
         champion = mlflow.client().get_model_version_by_alias(mlflow.registered_model, "champion")
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        # No alias (or no registered model yet) means no champion; any other error surfaces.
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
     with mlflow.active() as mlflow_module:
         booster = mlflow_module.xgboost.load_model(
             f"models:/{mlflow.registered_model}/{champion.version}"
@@ -353,6 +370,11 @@ def build_xgb_model() -> dg.AssetsDefinition:
         clock = _PhaseClock()
         training_set = str(latest_metadata(context, "training_set", TRAINING_SET_HASH))
         indicator_set = str(latest_metadata(context, "training_set", "indicator_set"))
+        if latest_metadata(context, "training_set", "no_leakage_passed") is not True:
+            raise dg.Failure(
+                description=f"training set {training_set} failed its no_leakage check; "
+                "re-materialize training_set with embargo_bars >= horizon"
+            )
         clock.lap("lineage")
         frame = model_rows(warehouse, training_set)
         train_rows, validation_rows, test_rows = model_splits(frame)
@@ -456,6 +478,8 @@ def build_xgb_model() -> dg.AssetsDefinition:
                 "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(version)),
                 TRAINING_SET_HASH: training_set,
                 "challenger": all(gate.passed for gate in gates),
+                # Read by strategy_backtest: a version that failed a gate is not backtested.
+                "gates_passed": all(gate.passed for gate in gates),
                 "metrics": dg.MetadataValue.json(metrics),
                 "feature_importance_gain": dg.MetadataValue.json(importance),
                 "seconds_by_phase": dg.MetadataValue.json(clock.laps),
@@ -479,19 +503,27 @@ class BacktestConfig(dg.Config):
     slippage_bps: float = 1.0
     periods_per_year: float = Field(
         default=0.0,
-        description="Bars per year for annualizing; 0 = from the test split's median bar "
-        "interval (365.25 days a year: the synthetic market trades around the clock).",
+        description="Bars per year for annualizing; 0 = from the test split (bars per "
+        "symbol over elapsed years, median symbol).",
     )
 
 
 def _periods_per_year(test_rows: pl.DataFrame, configured: float) -> float:
-    if configured > 0:
+    """Bars per year: as configured, or as the test split shows (per symbol, bars over
+    elapsed years; the median symbol), so a market that trades 6.5 hours on weekdays
+    is not annualized as if it traded around the clock."""
+    if configured:
         return configured
-    steps = test_rows.get_column("ts").unique().sort().diff().drop_nulls()
-    median_ms = steps.dt.total_milliseconds().median()
-    if not isinstance(median_ms, int | float) or median_ms <= 0:
-        raise dg.Failure(description="cannot infer the bar interval of the test split")
-    return 365.25 * 24 * 3600 * 1000 / float(median_ms)
+    spans = test_rows.group_by("symbol").agg(
+        (pl.len() - 1).alias("steps"),
+        (pl.col("ts").max() - pl.col("ts").min()).dt.total_milliseconds().alias("span_ms"),
+    )
+    spans = spans.filter((pl.col("steps") > 0) & (pl.col("span_ms") > 0))
+    if spans.height == 0:
+        raise dg.Failure(description="cannot infer bars per year from the test split")
+    year_ms = 365.25 * 24 * 3600 * 1000
+    rates = spans["steps"].cast(pl.Float64) / (spans["span_ms"].cast(pl.Float64) / year_ms)
+    return float(rates.median())  # type: ignore[arg-type]
 
 
 def build_strategy_backtest() -> dg.AssetsDefinition:
@@ -521,6 +553,11 @@ def build_strategy_backtest() -> dg.AssetsDefinition:
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         version = str(latest_metadata(context, "xgb_model", MODEL_VERSION))
         training_set = str(latest_metadata(context, "xgb_model", TRAINING_SET_HASH))
+        if latest_metadata(context, "xgb_model", "gates_passed") is not True:
+            raise dg.Failure(
+                description=f"model version {version} failed a blocking gate of xgb_model; "
+                "it is not backtested"
+            )
         test_rows = load_training_set(warehouse, training_set, TEST_ROWS_SQL)
         try:
             params = BacktestParams(
@@ -536,7 +573,10 @@ def build_strategy_backtest() -> dg.AssetsDefinition:
         model_uri = f"models:/{mlflow.registered_model}/{version}"
         with mlflow.active() as mlflow_module:
             booster = mlflow_module.xgboost.load_model(model_uri)
-        result = run_backtest(test_rows, ml.predict(booster, test_rows), params)
+        try:
+            result = run_backtest(test_rows, ml.predict(booster, test_rows), params)
+        except ValueError as exc:
+            raise dg.Failure(description=f"cannot backtest: {exc}") from exc
         chart = equity_chart_png(
             result["strategy_equity"],
             result["buy_and_hold_equity"],

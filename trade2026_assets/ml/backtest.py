@@ -2,16 +2,17 @@
 
 Conventions (also in the README):
 
-* One sleeve per symbol, equal weight: the portfolio's return for a bar is the mean of the
-  sleeves' returns. A sleeve holds `position` (a fraction of its capital: +size after BUY,
-  -size after SELL, 0 after HOLD) decided at bar t's close and earns
+* One sleeve per symbol, equal weight: the portfolio's return at a timestamp is the mean of
+  the returns of the sleeves that realize one then (sleeves are aligned by time). A sleeve
+  holds `position` (a fraction of its capital: +size after BUY, -size after SELL, 0 after
+  HOLD) decided at bar t's close and earns
   `position_t * (close_{t+1} / close_t - 1)`; it pays `(fee_bps + slippage_bps) / 1e4`
   times |position change| when it trades, at bar t.
 * Equity compounds: E_t = prod(1 + R_s), starting at 1. Total return = E_T - 1;
   annualized = E_T ** (periods_per_year / T) - 1.
 * Sharpe = mean(R) / std(R, ddof=1) * sqrt(periods_per_year), risk-free rate 0.
   Sortino = mean(R) / sqrt(mean(min(R, 0) ** 2)) * sqrt(periods_per_year).
-  Max drawdown = min(E_t / max_{s<=t} E_s - 1) (negative).
+  Max drawdown = min(E_t / max(1, max_{s<=t} E_s) - 1) (negative; the peak starts at 1).
 * Hit rate: of the sleeve-bars with a position, the share with a positive gross return.
   Turnover: mean |position change| per sleeve and bar. Exposure: share of sleeve-bars with
   a position.
@@ -40,6 +41,16 @@ class BacktestParams:
     fee_bps: float = 1.0
     slippage_bps: float = 1.0
     periods_per_year: float = 365.25 * 24
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sell_threshold <= self.buy_threshold <= 1:
+            raise ValueError("need 0 <= sell_threshold <= buy_threshold <= 1")
+        if not 0 < self.position_size <= 1:
+            raise ValueError("position_size must be in (0, 1]")
+        if self.fee_bps < 0 or self.slippage_bps < 0:
+            raise ValueError("fee_bps and slippage_bps must be >= 0")
+        if self.periods_per_year <= 0:
+            raise ValueError("periods_per_year must be > 0")
 
     @property
     def cost_rate(self) -> float:
@@ -77,7 +88,9 @@ def performance(returns: FloatArray, periods_per_year: float) -> dict[str, float
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if n else 0.0
     mean = float(np.mean(returns)) if n else 0.0
     scale = math.sqrt(periods_per_year)
-    drawdown = equity / np.maximum.accumulate(equity) - 1.0 if n else np.zeros(1)
+    # The running peak starts at the initial equity of 1: a first loss is a drawdown.
+    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    drawdown = equity / peak - 1.0 if n else np.zeros(1)
     return {
         "total_return": final - 1.0,
         "annualized_return": final ** (periods_per_year / n) - 1.0 if n else 0.0,
@@ -92,9 +105,14 @@ def run_backtest(
 ) -> dict[str, Any]:
     """Backtest over `test_rows` (symbol, ts, close; sorted by symbol, ts) with the model's
     up-probabilities aligned to them. Returns metrics for the strategy and buy-and-hold
-    and the two equity curves (one value per bar after the first)."""
+    and the two equity curves (one value per portfolio bar).
+
+    Sleeves are aligned by time: a portfolio bar is a timestamp at which at least one
+    sleeve realizes a return, and its return is the mean over the sleeves that do, so
+    symbols with other calendars, gaps or shorter histories weigh only where they trade.
+    """
     frame = test_rows.with_columns(pl.Series("probability", probabilities))
-    strategy_sleeves, hold_sleeves, gross_sleeves, position_sleeves = [], [], [], []
+    parts = []
     for part in frame.partition_by("symbol", maintain_order=True):
         close = part.get_column("close").to_numpy().astype(np.float64)
         if close.shape[0] < 2:
@@ -103,22 +121,29 @@ def run_backtest(
             part.get_column("probability").to_numpy().astype(np.float64), params
         )
         net, gross = sleeve_returns(close, positions, params.cost_rate)
-        hold_net, _ = sleeve_returns(close, np.ones_like(close), params.cost_rate)
-        strategy_sleeves.append(net)
-        hold_sleeves.append(hold_net)
-        gross_sleeves.append(gross)
-        position_sleeves.append(positions[:-1])
-    if not strategy_sleeves:
+        hold, _ = sleeve_returns(close, np.ones_like(close), params.cost_rate)
+        held = positions[:-1]
+        parts.append(
+            pl.DataFrame(
+                {
+                    "ts": part.get_column("ts")[1:],
+                    "net": net,
+                    "gross": gross,
+                    "hold": hold,
+                    "position": held,
+                    "change": np.abs(np.diff(np.concatenate([[0.0], held]))),
+                }
+            )
+        )
+    if not parts:
         raise ValueError("the test split has no symbol with two bars or more")
-    length = min(s.shape[0] for s in strategy_sleeves)
-    strategy = np.mean([s[:length] for s in strategy_sleeves], axis=0)
-    hold = np.mean([s[:length] for s in hold_sleeves], axis=0)
-    held = np.concatenate(position_sleeves)
-    gross = np.concatenate(gross_sleeves)
-    active = held != 0
-    changes = np.concatenate(
-        [np.abs(np.diff(np.concatenate([[0.0], p]))) for p in position_sleeves]
-    )
+    sleeves = pl.concat(parts)
+    portfolio = sleeves.group_by("ts").agg(pl.col("net").mean(), pl.col("hold").mean()).sort("ts")
+    strategy = portfolio.get_column("net").to_numpy()
+    hold = portfolio.get_column("hold").to_numpy()
+    active = sleeves.get_column("position").to_numpy() != 0
+    gross = sleeves.get_column("gross").to_numpy()
+    changes = sleeves.get_column("change").to_numpy()
     strategy_metrics = performance(strategy, params.periods_per_year)
     strategy_metrics.update(
         {
@@ -133,7 +158,7 @@ def run_backtest(
     return {
         "strategy": strategy_metrics,
         "buy_and_hold": hold_metrics,
-        "bars": length,
+        "bars": int(portfolio.height),
         "strategy_equity": np.cumprod(1.0 + strategy),
         "buy_and_hold_equity": np.cumprod(1.0 + hold),
     }

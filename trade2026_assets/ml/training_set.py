@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -53,20 +52,15 @@ class TrainingSetParams(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
-class SplitBounds:
-    """First timestamp of validation and test (as epoch ms)."""
-
-    validation_start_ms: int
-    test_start_ms: int
-
-
 def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
     """Model features and the label per (symbol, ts), from the `features` table's rows
     (sorted by symbol, ts). Scale-free, so that one model serves every symbol."""
     by_symbol = pl.col("symbol")
     band = pl.col("bb_upper") - pl.col("bb_lower")
     frame = features.sort("symbol", "ts").with_columns(
+        # Position of the bar in its symbol's own sequence: embargo and leakage are counted
+        # in a symbol's bars, whatever the calendar (closures, gaps, other symbols' grids).
+        pl.int_range(pl.len()).over(by_symbol).alias("bar"),
         pl.col("ret_1").shift(1).over(by_symbol).alias("ret_1_lag1"),
         pl.col("ret_1").shift(2).over(by_symbol).alias("ret_1_lag2"),
         (pl.col("macd") / pl.col("close")).alias("macd_norm"),
@@ -86,42 +80,58 @@ def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
             & pl.all_horizontal(pl.col(name).is_not_null() for name in FEATURES)
         )
         .with_columns((pl.col("future_close") > pl.col("close")).cast(pl.Int8).alias("label"))
-        .select("symbol", "ts", *FEATURES, "label")
+        .select("symbol", "ts", "bar", *FEATURES, "label")
     )
 
 
 def split_by_time(frame: pl.DataFrame, params: TrainingSetParams) -> pl.DataFrame:
-    """Add `split`; drop the embargoed timestamps before each boundary."""
+    """Add `split` by timestamp (the same boundaries for every symbol), then drop, per
+    symbol, the rows whose bar plus `embargo_bars` reaches that symbol's first bar of the
+    next split: with `embargo_bars >= horizon` no label looks past its split."""
     timestamps = frame.get_column("ts").unique().sort()
     n = timestamps.len()
     validation_at = int(n * (1 - params.validation_fraction - params.test_fraction))
     test_at = int(n * (1 - params.test_fraction))
-    if validation_at <= params.embargo_bars or test_at - validation_at <= params.embargo_bars:
-        raise ValueError(
-            f"{n} timestamps are too few to split with an embargo of {params.embargo_bars}"
-        )
-    index = pl.DataFrame({"ts": timestamps, "position": pl.int_range(n, eager=True)})
-    embargo = params.embargo_bars
-
-    def position_in(lo: int, hi: int) -> pl.Expr:
-        return (pl.col("position") >= lo) & (pl.col("position") < hi)
-
-    return (
-        frame.join(index, on="ts", how="left")
-        .with_columns(
-            pl.when(position_in(0, validation_at - embargo))
-            .then(pl.lit("train"))
-            .when(position_in(validation_at, test_at - embargo))
-            .then(pl.lit("validation"))
-            .when(pl.col("position") >= test_at)
-            .then(pl.lit("test"))
-            .otherwise(None)
-            .alias("split")
-        )
-        .filter(pl.col("split").is_not_null())
-        .drop("position")
+    if validation_at < 1 or test_at <= validation_at or test_at >= n:
+        raise ValueError(f"{n} timestamps are too few to split into train/validation/test")
+    validation_start = timestamps[validation_at]
+    test_start = timestamps[test_at]
+    by_symbol = pl.col("symbol")
+    ts = pl.col("ts")
+    split = (
+        pl.when(ts < validation_start)
+        .then(pl.lit("train"))
+        .when(ts < test_start)
+        .then(pl.lit("validation"))
+        .otherwise(pl.lit("test"))
+    )
+    first_bar_from = {
+        start: pl.col("bar").filter(ts >= start).min().over(by_symbol)
+        for start in (validation_start, test_start)
+    }
+    reach = pl.col("bar") + params.embargo_bars
+    # A symbol without bars after a boundary has nothing there to leak into (null: keep).
+    next_first = (
+        pl.when(pl.col("split") == "train")
+        .then(first_bar_from[validation_start])
+        .when(pl.col("split") == "validation")
+        .then(first_bar_from[test_start])
+        .otherwise(None)
+    )
+    split_frame = (
+        frame.with_columns(split.alias("split"))
+        .with_columns(next_first.alias("next_first_bar"))
+        .filter(pl.col("next_first_bar").is_null() | (reach < pl.col("next_first_bar")))
+        .drop("next_first_bar")
         .sort("split", "symbol", "ts")
     )
+    present = set(split_frame.get_column("split").unique().to_list())
+    if present != set(SPLITS):
+        raise ValueError(
+            f"{n} timestamps with an embargo of {params.embargo_bars} bars leave no rows "
+            f"in {sorted(set(SPLITS) - present)}"
+        )
+    return split_frame
 
 
 def content_hash(frame: pl.DataFrame, params: TrainingSetParams, indicator_set: str) -> str:
@@ -136,26 +146,20 @@ def content_hash(frame: pl.DataFrame, params: TrainingSetParams, indicator_set: 
 
 
 def boundary_gaps(frame: pl.DataFrame) -> dict[str, float]:
-    """Bars strictly between the last row of a split and the first row of a later one, on
-    the set's own bar interval (the median step between its timestamps). A row's label
-    looks `horizon` bars ahead, so a gap below the horizon means leakage."""
-    steps = frame.get_column("ts").unique().sort().diff().drop_nulls()
-    interval_ms = steps.dt.total_milliseconds().median()
-    if not isinstance(interval_ms, int | float) or interval_ms <= 0:
-        raise ValueError("the training set has too few timestamps to measure a bar interval")
-    edges = {
-        split: (
-            frame.filter(pl.col("split") == split).get_column("ts").min(),
-            frame.filter(pl.col("split") == split).get_column("ts").max(),
-        )
-        for split in SPLITS
-    }
-    gaps = {}
+    """Per split boundary, the fewest bars any symbol has strictly between its last row
+    before the boundary and its first row after it, counted in that symbol's own bars
+    (`bar`). A label looks `horizon` bars ahead, so a gap below the horizon is leakage."""
+    edges = frame.group_by("symbol", "split").agg(
+        pl.col("bar").min().alias("first"), pl.col("bar").max().alias("last")
+    )
+    gaps: dict[str, float] = {}
     for earlier, later in (("train", "validation"), ("validation", "test"), ("train", "test")):
-        last = edges[earlier][1]
-        first = edges[later][0]
-        if last is None or first is None:
-            raise ValueError(f"the training set has no {earlier} or no {later} rows")
-        delta_ms = (first - last).total_seconds() * 1000  # type: ignore[operator,union-attr]
-        gaps[f"{earlier}_to_{later}"] = delta_ms / float(interval_ms) - 1
+        joined = edges.filter(pl.col("split") == earlier).join(
+            edges.filter(pl.col("split") == later), on="symbol", suffix="_later"
+        )
+        if joined.height:
+            smallest = (joined["first_later"] - joined["last"] - 1).min()
+            gaps[f"{earlier}_to_{later}"] = float(smallest)  # type: ignore[arg-type]
+    if not gaps:
+        raise ValueError("no symbol has rows on both sides of a split boundary")
     return gaps

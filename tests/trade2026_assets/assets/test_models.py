@@ -23,7 +23,10 @@ SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
 
 
 def pipeline(
-    home: Path, predictability: float, run_config: dict[str, object] | None = None
+    home: Path,
+    predictability: float,
+    run_config: dict[str, object] | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> tuple[RunOutcome, MlflowClient]:
     settings = AssetsSettings(
         home=home,
@@ -32,7 +35,7 @@ def pipeline(
         synthetic_predictability=predictability,
     )
     defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = instance or dg.DagsterInstance.ephemeral()
     assert run_market_data_job(defs, SYMBOLS, instance=instance).success
     outcome = run_job(defs, TRAINING_JOB, instance=instance, run_config=run_config)
     uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
@@ -143,13 +146,23 @@ def test_on_a_random_walk_the_gate_fails_and_blocks_the_backtest(tmp_path: Path)
 
 
 def test_a_leaky_split_is_caught_before_training(tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
     outcome, _ = pipeline(
         tmp_path,
         predictability=0.2,
         run_config={"ops": {"training_set": {"config": {"horizon": 3, "embargo_bars": 0}}}},
+        instance=instance,
     )
     assert not outcome.success
     leakage = outcome.check("training_set", "no_leakage")
     assert not leakage.passed
     assert outcome.metadata("training_set", "no_leakage")["threshold_bars"] == 3
     assert "xgb_model" not in outcome.materialized
+    # A later run of the model alone does not train on that set either.
+    defs = build_definitions(AssetsSettings(home=tmp_path, symbols=",".join(SYMBOLS)))
+    model_only = dg.Definitions.merge(
+        defs, dg.Definitions(jobs=[dg.define_asset_job("model_only", selection=["xgb_model"])])
+    )
+    later = run_job(model_only, "model_only", instance=instance)
+    assert not later.success
+    assert any("failed its no_leakage check" in message for message in later.failures)
