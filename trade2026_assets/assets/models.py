@@ -131,7 +131,9 @@ class TrainingSetConfig(dg.Config):
     horizon: int = 1
     validation_fraction: float = 0.2
     test_fraction: float = 0.2
-    embargo_bars: int = 1
+    embargo_bars: int | None = Field(
+        default=None, description="Bars dropped before each boundary; unset = the horizon."
+    )
 
     def params(self) -> TrainingSetParams:
         try:

@@ -3,8 +3,8 @@
 A row at bar t holds features computed from bars up to t only (the indicators are causal,
 lags look back) and the label `close[t + horizon] > close[t]` (1 = up). Rows are split by
 *timestamp*, across all symbols at once, into train / validation / test; the last
-`embargo_bars` timestamps before each boundary are dropped, so no training label reaches
-into the validation or test period when `embargo_bars >= horizon`.
+rows within `embargo_bars` (default: the horizon) of the next split's first bar are dropped
+per symbol, so no training label reaches into the validation or test period.
 """
 
 from __future__ import annotations
@@ -38,12 +38,16 @@ class TrainingSetParams(BaseModel):
     horizon: int = Field(default=1, ge=1, le=1000, description="Label: direction over N bars.")
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
-    embargo_bars: int = Field(
-        default=1,
+    embargo_bars: int | None = Field(
+        default=None,
         ge=0,
-        description="Timestamps dropped before each split boundary; must be >= horizon to "
-        "avoid leakage (the no_leakage check enforces it).",
+        description="Bars dropped before each split boundary (per symbol); unset means the "
+        "horizon. Below the horizon labels leak, and the no_leakage check fails.",
     )
+
+    @property
+    def embargo(self) -> int:
+        return self.horizon if self.embargo_bars is None else self.embargo_bars
 
     @model_validator(mode="after")
     def _fractions_leave_training(self) -> TrainingSetParams:
@@ -109,7 +113,7 @@ def split_by_time(frame: pl.DataFrame, params: TrainingSetParams) -> pl.DataFram
         start: pl.col("bar").filter(ts >= start).min().over(by_symbol)
         for start in (validation_start, test_start)
     }
-    reach = pl.col("bar") + params.embargo_bars
+    reach = pl.col("bar") + params.embargo
     # A symbol without bars after a boundary has nothing there to leak into (null: keep).
     next_first = (
         pl.when(pl.col("split") == "train")
@@ -128,7 +132,7 @@ def split_by_time(frame: pl.DataFrame, params: TrainingSetParams) -> pl.DataFram
     present = set(split_frame.get_column("split").unique().to_list())
     if present != set(SPLITS):
         raise ValueError(
-            f"{n} timestamps with an embargo of {params.embargo_bars} bars leave no rows "
+            f"{n} timestamps with an embargo of {params.embargo} bars leave no rows "
             f"in {sorted(set(SPLITS) - present)}"
         )
     return split_frame

@@ -129,3 +129,10 @@ def test_bad_split_parameters_are_refused() -> None:
         split_by_time(
             feature_frame(indicator_rows(n_bars=60), horizon=1), TrainingSetParams(embargo_bars=40)
         )
+
+
+def test_the_embargo_follows_the_horizon_unless_set() -> None:
+    assert TrainingSetParams(horizon=4).embargo == 4
+    assert TrainingSetParams(horizon=4, embargo_bars=6).embargo == 6
+    frame = split_by_time(feature_frame(indicator_rows(), horizon=4), TrainingSetParams(horizon=4))
+    assert no_leakage_result(frame, horizon=4).passed
