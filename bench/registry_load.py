@@ -173,10 +173,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Any]
         by_id = lua_get_ids(ids)
         listing = lua_get("/api/v1/entities?type=strategy&limit=20")
         pace = {"connections": args.connections, "rate": args.rate}
+        # The target is judged on the paced rows: at saturation 32 closed-loop clients queue
+        # by construction (mean latency = 32 / capacity), so those rows measure capacity.
         scenarios = [
             ("GET /health (reference)", "reference", lua_get("/health")),
-            ("GET /entities/{id}", "read", by_id),
-            ("GET /entities?type=strategy&limit=20", "read", listing),
+            ("GET /entities/{id}", "capacity", by_id),
+            ("GET /entities?type=strategy&limit=20", "capacity", listing),
             (f"GET /entities/{{id}} @{args.rate:.0f}/s", "read", paced(by_id, **pace)),
             (f"GET /entities?type=.. @{args.rate:.0f}/s", "read", paced(listing, **pace)),
             ("POST /entities", "write", lua_create(key)),

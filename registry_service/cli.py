@@ -67,17 +67,9 @@ def _serve(settings: RegistrySettings, args: argparse.Namespace) -> int:
     upgrade_to_head(database)
     database.dispose()
     if settings.workers > 1:
-        # Workers rebuild settings from the same environment (host/port are bind options).
-        uvicorn.run(
-            "registry_service.main:create_app",
-            factory=True,
-            workers=settings.workers,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=settings.access_log,
-            timeout_graceful_shutdown=5,
-        )
+        from registry_service.workers import serve_workers
+
+        return serve_workers(settings)
     else:
         from registry_service.main import create_app
 
