@@ -344,6 +344,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         drop_sql = "ALTER TABLE " + target_sql + " DROP PARTITION {p:String}"
         with self.session() as session:
             session.command(table.ddl)
+            self._drop_abandoned_staging(session, table)
             session.command("CREATE TABLE " + staging_sql + " AS " + target_sql)
             try:
                 if data.num_rows:
@@ -362,6 +363,19 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 raise
             session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging})
         return int(data.num_rows)
+
+    def _drop_abandoned_staging(self, session: WarehouseSession, table: TableSpec) -> None:
+        """Staging tables of writers that died mid-write (a killed process) are dropped.
+        On chDB every writer holds the lock, so any staging table seen now is abandoned; on
+        a server other writers may be mid-write, so only hour-old ones go."""
+        abandoned = session.query_arrow(
+            "SELECT name FROM system.tables WHERE database = currentDatabase()"
+            " AND startsWith(name, {prefix:String})"
+            " AND metadata_modification_time <= now() - toIntervalSecond({age:UInt32})",
+            {"prefix": table.name + "_staging_", "age": 0 if self.embedded else 3600},
+        )
+        for name in abandoned.column("name").to_pylist():
+            session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": name})
 
     # -- embedded back end -------------------------------------------------------------
 

@@ -52,6 +52,29 @@ def test_configurable_thresholds_and_bad_input() -> None:
         StrategyConfig(buy_threshold=0.3, sell_threshold=0.4)
 
 
+def test_the_predictor_uses_the_early_stopping_best_trees() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, len(FEATURES)))
+    y = (x[:, 0] + rng.normal(size=600) > 0).astype(int)
+    train = xgb.DMatrix(x[:400], label=y[:400], feature_names=list(FEATURES))
+    valid = xgb.DMatrix(x[400:], label=y[400:], feature_names=list(FEATURES))
+    booster = xgb.train(
+        {"objective": "binary:logistic", "seed": 1, "eta": 0.5},
+        train,
+        200,
+        evals=[(valid, "v")],
+        early_stopping_rounds=3,
+        verbose_eval=False,
+    )
+    assert booster.best_iteration + 1 < booster.num_boosted_rounds()
+    rows = [dict(zip(FEATURES, map(float, row), strict=True)) for row in x[400:405]]
+    best = booster.predict(
+        xgb.DMatrix(x[400:405], feature_names=list(FEATURES)),
+        iteration_range=(0, booster.best_iteration + 1),
+    )
+    assert BoosterPredictor(booster).predict_proba(rows) == pytest.approx(best.tolist())
+
+
 def test_a_local_booster_is_a_predictor() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, len(FEATURES)))

@@ -137,6 +137,19 @@ def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
     ]
 
 
+def test_staging_tables_of_a_killed_writer_are_dropped(tmp_path: Path) -> None:
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    warehouse.ensure_schema()
+    with warehouse.session() as session:  # what a writer killed mid-write leaves behind
+        session.command("CREATE TABLE bars_staging_deadbeef AS bars")
+    warehouse.replace_partitions(table=BARS, data=bars_table("AAA", 2), partitions=["AAA"])
+    names = warehouse.query_arrow(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+    )
+    assert "bars_staging_deadbeef" not in names["name"].to_pylist()
+    assert counts(warehouse) == {"AAA": 2}
+
+
 def test_values_that_do_not_fit_the_column_are_refused_before_storing(
     warehouse: WarehouseResource,
 ) -> None:
