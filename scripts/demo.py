@@ -141,7 +141,6 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 def materialize_market_data(home: Path) -> bool:
     """One run of the market-data job over the whole universe; prints checks and values."""
-    import dagster as dg
 
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -155,20 +154,9 @@ def materialize_market_data(home: Path) -> bool:
         f"materializing market_bars and indicators for {', '.join(universe)} "
         f"({settings.market_source} bars; Dagster instance in {dagster_home})"
     )
-    with dg.DagsterInstance.get() as instance:
-        result = (
-            defs()
-            .resolve_job_def(MARKET_DATA_JOB)
-            .execute_in_process(
-                instance=instance,
-                tags=partition_range_tags(universe[0], universe[-1]),
-                run_config=QUIET_LOGS,
-                raise_on_error=False,
-            )
-        )
+    result = run_job(MARKET_DATA_JOB, tags=partition_range_tags(universe[0], universe[-1]))
     for evaluation in result.get_asset_check_evaluations():
-        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
-        say(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
+        say(f"  check {check_line(evaluation)}")
     if not result.success:
         say(f"error: run {result.run_id} failed: {failure_summary(result)}")
         return False
@@ -185,29 +173,38 @@ def materialize_market_data(home: Path) -> bool:
     return True
 
 
-def train_and_backtest() -> bool:
-    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them."""
+def run_job(name: str, *, tags: dict[str, str] | None = None) -> Any:
+    """One in-process run of a job of the code location, recorded in DAGSTER_HOME."""
     import dagster as dg
 
-    say("training: training_set → xgb_model → strategy_backtest (MLflow under the state dir)")
     with dg.DagsterInstance.get() as instance:
-        result = (
+        return (
             defs()
-            .resolve_job_def(TRAINING_JOB)
-            .execute_in_process(instance=instance, run_config=QUIET_LOGS, raise_on_error=False)
+            .resolve_job_def(name)
+            .execute_in_process(
+                instance=instance, tags=tags or {}, run_config=QUIET_LOGS, raise_on_error=False
+            )
         )
+
+
+def check_line(evaluation: Any) -> str:
+    verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
+    return f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}"
+
+
+def train_and_backtest() -> bool:
+    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them."""
+
+    say("training: training_set → xgb_model → strategy_backtest (MLflow under the state dir)")
+    result = run_job(TRAINING_JOB)
     for evaluation in result.get_asset_check_evaluations():
-        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
         evidence = {
             key: value.value
             for key, value in evaluation.metadata.items()
             if isinstance(value.value, int | float) and not isinstance(value.value, bool)
         }
         shown = ", ".join(f"{k}={v:.4g}" for k, v in evidence.items())
-        say(
-            f"  gate {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: "
-            f"{verdict}  {shown}"
-        )
+        say(f"  gate {check_line(evaluation)}  {shown}")
     metadata: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -528,14 +528,12 @@ class _Parser:
             )
         text = _blank_to_null(series)
         numbers = text.cast(pl.Float64, strict=False)
-        bad = text.is_not_null() & numbers.is_null()
-        if bad.any():
-            index = int(bad.arg_true()[0])
-            raise BarsFileError(
-                file=str(file),
-                row=int(table[_ROW][index]),
-                problem=f"column {column!r} value {_shown(series[index])} is not a number",
-            )
+        _raise_at_first(
+            text.is_not_null() & numbers.is_null(),
+            table,
+            file,
+            lambda i: f"column {column!r} value {_shown(series[i])} is not a number",
+        )
         return numbers
 
     def _timestamps(self, table: pl.DataFrame, file: Path) -> pl.Series:
@@ -583,14 +581,12 @@ class _Parser:
         aware_ts = _first_non_null(aware, len(text), pl.Datetime("ms", "UTC"))
         naive_ts = _first_non_null(naive, len(text), pl.Datetime("ms"))
 
-        bad = text.is_not_null() & aware_ts.is_null() & naive_ts.is_null()
-        if bad.any():
-            index = int(bad.arg_true()[0])
-            raise BarsFileError(
-                file=str(file),
-                row=int(table[_ROW][index]),
-                problem=f"column {column!r} value {_shown(series[index])} {expected}",
-            )
+        _raise_at_first(
+            text.is_not_null() & aware_ts.is_null() & naive_ts.is_null(),
+            table,
+            file,
+            lambda i: f"column {column!r} value {_shown(series[i])} {expected}",
+        )
         from_naive = aware_ts.is_null() & naive_ts.is_not_null()
         local = self._localize(naive_ts, from_naive, table, series, file)
         return aware_ts.fill_null(local).alias("ts")
@@ -608,21 +604,29 @@ class _Parser:
         utc = naive.dt.replace_time_zone(
             self.timezone, ambiguous="null", non_existent="null"
         ).dt.convert_time_zone("UTC")
-        lost = present & utc.is_null()
-        if lost.any():
-            index = int(lost.arg_true()[0])
+
+        def problem(index: int) -> str:
             probe = naive.slice(index, 1).dt.replace_time_zone(
                 self.timezone, ambiguous="earliest", non_existent="null"
             )
             what = "is ambiguous" if probe.null_count() == 0 else "does not exist"
-            raise BarsFileError(
-                file=str(file),
-                row=int(table[_ROW][index]),
-                problem=f"column {self.columns.timestamp!r} value {_shown(raw[index])} {what} in "
+            return (
+                f"column {self.columns.timestamp!r} value {_shown(raw[index])} {what} in "
                 f"time zone {self.timezone!r} (a daylight-saving change); give such "
-                f"timestamps with a UTC offset",
+                f"timestamps with a UTC offset"
             )
+
+        _raise_at_first(present & utc.is_null(), table, file, problem)
         return utc.alias("ts")
+
+
+def _raise_at_first(
+    bad: pl.Series, table: pl.DataFrame, file: Path, problem: Callable[[int], str]
+) -> None:
+    """BarsFileError naming the file and data row of the first row flagged in `bad`."""
+    if bad.any():
+        index = int(bad.arg_true()[0])
+        raise BarsFileError(file=str(file), row=int(table[_ROW][index]), problem=problem(index))
 
 
 def _blank_to_null(series: pl.Series) -> pl.Series:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
@@ -167,6 +168,14 @@ TRAINING_SETS = TableSpec(
 )
 
 TABLES = (BARS, FEATURES, INDICATOR_SETS, TRAINING_SETS)
+
+
+def to_frame(table: pa.Table) -> pl.DataFrame:
+    """A query's Arrow result as a polars frame (zero-copy where the types allow)."""
+    frame = pl.from_arrow(table)
+    if not isinstance(frame, pl.DataFrame):
+        raise WarehouseError(f"expected a table, got {type(frame).__name__}")
+    return frame
 
 
 def quote_identifier(name: str) -> str:
@@ -317,6 +326,9 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
         with self.session() as session:
             return session.query_arrow(sql, params)
+
+    def query_frame(self, sql: str, params: Mapping[str, object] | None = None) -> pl.DataFrame:
+        return to_frame(self.query_arrow(sql, params))
 
     def replace_partitions(
         self, *, table: TableSpec, data: pa.Table, partitions: Sequence[str]

@@ -1,5 +1,6 @@
 """Asset checks whose results carry their evidence: the count, the rule and the first
-offending rows, as metadata a user reads in the Dagster UI."""
+offending rows, as metadata a user reads in the Dagster UI; and run-config errors worded
+for the same user."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from pydantic import ValidationError
 
-from trade2026_assets.warehouse import WarehouseSession
+from trade2026_assets.warehouse import WarehouseSession, to_frame
 
 SAMPLE_ROWS = 5
 
@@ -47,9 +49,9 @@ def rule_check_results(
     """One result per check, from two queries: rows per symbol (`rows_sql`: symbol, rows)
     and violations per check and symbol (`violations_sql`: check_name, symbol, failing,
     first — the first offending rows as tuples in `sample_columns` order)."""
-    rows = _frame(session, rows_sql, params)
+    rows = to_frame(session.query_arrow(rows_sql, params))
     checked = int(rows.get_column("rows").sum()) if rows.height else 0
-    violations = _frame(session, violations_sql, params)
+    violations = to_frame(session.query_arrow(violations_sql, params))
     for check in checks:
         mine = violations.filter(pl.col("check_name") == check.name).sort("symbol")
         per_symbol = dict(zip(mine["symbol"].to_list(), mine["failing"].to_list(), strict=True))
@@ -73,10 +75,13 @@ def rule_check_results(
         )
 
 
-def _frame(session: WarehouseSession, sql: str, params: Mapping[str, object]) -> pl.DataFrame:
-    frame = pl.from_arrow(session.query_arrow(sql, params))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+def config_failure(exc: ValidationError, what: str) -> dg.Failure:
+    """A run-config validation error as a step failure naming each bad field."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or what}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return dg.Failure(description=f"invalid {what}: {problems}")
 
 
 def _values(row: Any) -> list[Any]:

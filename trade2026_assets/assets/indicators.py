@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, ValidationError
 
-from trade2026_assets.assets.evidence import RuleCheck, rule_check_results
+from trade2026_assets.assets.evidence import RuleCheck, config_failure, rule_check_results
 from trade2026_assets.indicators import (
     IndicatorParams,
     compute_indicators,
@@ -23,6 +23,7 @@ from trade2026_assets.warehouse import (
     INDICATOR_SETS,
     WarehouseResource,
     WarehouseSession,
+    to_frame,
 )
 
 REFERENCE_TOLERANCE = 1e-9
@@ -47,11 +48,7 @@ class IndicatorsConfig(dg.Config):
         try:
             return IndicatorParams(**self.model_dump(exclude={"batch_symbols"}))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise dg.Failure(description=f"invalid indicator parameters: {problems}") from exc
+            raise config_failure(exc, "indicator parameters") from exc
 
 
 INDICATOR_CHECKS = (
@@ -128,10 +125,8 @@ def _reference_result(
     """Re-derive a few stored symbols from their stored bars with TA-Lib called directly and
     compare: the whole path (read, compute, store, read back) must be exact."""
     picked = sorted({symbols[0], symbols[len(symbols) // 2], symbols[-1]})[:REFERENCE_SYMBOLS]
-    bars = pl.from_arrow(session.query_arrow(STORED_BARS_SQL, {"symbols": picked}))
-    stored = pl.from_arrow(session.query_arrow(STORED_FEATURES_SQL, {"symbols": picked}))
-    assert isinstance(bars, pl.DataFrame)
-    assert isinstance(stored, pl.DataFrame)
+    bars = to_frame(session.query_arrow(STORED_BARS_SQL, {"symbols": picked}))
+    stored = to_frame(session.query_arrow(STORED_FEATURES_SQL, {"symbols": picked}))
     warmup = warmup_bars(params)
     worst: dict[str, float] = {}
     mismatched: list[dict[str, object]] = []
@@ -200,8 +195,7 @@ def build_indicators(
         # batch's bars and indicators in memory, not all of them.
         for start in range(0, len(symbols), config.batch_symbols):
             batch = symbols[start : start + config.batch_symbols]
-            bars = pl.from_arrow(warehouse.query_arrow(STORED_BARS_SQL, {"symbols": batch}))
-            assert isinstance(bars, pl.DataFrame)
+            bars = warehouse.query_frame(STORED_BARS_SQL, {"symbols": batch})
             features = compute_indicators(bars, params)
             rows += warehouse.replace_partitions(
                 table=FEATURES, data=features.to_arrow(), partitions=batch

@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, ValidationError
 
+from trade2026_assets.assets.evidence import config_failure
 from trade2026_assets.ml import model as ml
 from trade2026_assets.ml.backtest import BacktestParams, equity_chart_png, run_backtest
 from trade2026_assets.ml.training_set import (
@@ -37,10 +38,6 @@ SELECT symbol, ts, close, ret_1, volatility, rsi, macd, macd_signal, macd_hist,
 FROM features
 WHERE symbol IN {symbols:Array(String)}
 ORDER BY symbol, ts
-"""
-TRAINING_SET_SQL = """
-SELECT * FROM training_sets WHERE training_set = {training_set:String}
-ORDER BY split, symbol, ts
 """
 # What training reads: split, features, label; strings as plain String (ClickHouse hands
 # LowCardinality columns to Arrow far slower), in a fixed order so training is repeatable.
@@ -64,13 +61,6 @@ TRAINING_SET_HASH = "training_set_hash"
 MODEL_VERSION = "model_version"
 
 
-def _config_error(exc: ValidationError, what: str) -> dg.Failure:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors()
-    )
-    return dg.Failure(description=f"invalid {what}: {problems}")
-
-
 def latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str) -> Any:
     """A value from this run's materialization of `asset`, else from its latest one (so
     that two runs at once each follow their own lineage)."""
@@ -91,11 +81,8 @@ def latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str) -> 
     return materialization.metadata[key].value
 
 
-def load_training_set(
-    warehouse: WarehouseResource, training_set: str, sql: str = TRAINING_SET_SQL
-) -> pl.DataFrame:
-    frame = pl.from_arrow(warehouse.query_arrow(sql, {"training_set": training_set}))
-    assert isinstance(frame, pl.DataFrame)
+def load_training_set(warehouse: WarehouseResource, training_set: str, sql: str) -> pl.DataFrame:
+    frame = warehouse.query_frame(sql, {"training_set": training_set})
     if frame.height == 0:
         raise dg.Failure(description=f"training set {training_set} is not in the warehouse")
     return frame
@@ -139,7 +126,7 @@ class TrainingSetConfig(dg.Config):
         try:
             return TrainingSetParams(**self.model_dump())
         except ValidationError as exc:
-            raise _config_error(exc, "training set parameters") from exc
+            raise config_failure(exc, "training set parameters") from exc
 
 
 def no_leakage_result(frame: pl.DataFrame, horizon: int) -> dg.AssetCheckResult:
@@ -183,8 +170,7 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         params = config.params()
-        features = pl.from_arrow(warehouse.query_arrow(FEATURES_SQL, {"symbols": symbols}))
-        assert isinstance(features, pl.DataFrame)
+        features = warehouse.query_frame(FEATURES_SQL, {"symbols": symbols})
         indicator_sets = features.get_column("indicator_set").unique().to_list()
         if len(indicator_sets) != 1:
             raise dg.Failure(
@@ -261,7 +247,7 @@ class XgbModelConfig(dg.Config):
                 **self.model_dump(exclude={"baseline_margin", "auc_margin"}),
             )
         except ValidationError as exc:
-            raise _config_error(exc, "XGBoost parameters") from exc
+            raise config_failure(exc, "XGBoost parameters") from exc
 
 
 TRAIN_METRICS_SAMPLE = 200_000
