@@ -12,11 +12,13 @@ from dagster._core.storage.tags import (
 
 from trade2026_assets.assets.indicators import build_indicators
 from trade2026_assets.assets.market_bars import build_market_bars
+from trade2026_assets.assets.online_features import build_online_features
 from trade2026_assets.assets.models import (
     build_strategy_backtest,
     build_training_set,
     build_xgb_model,
 )
+from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.tracking import MlflowResource
@@ -37,6 +39,7 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
     partitions = dg.StaticPartitionsDefinition(settings.universe)
     market_bars = build_market_bars(partitions, max_gap_bars=settings.max_gap_bars)
     indicators = build_indicators(partitions, market_bars)
+    online_features = build_online_features(partitions, indicators)
     training_set = build_training_set(settings.universe)
     xgb_model = build_xgb_model()
     strategy_backtest = build_strategy_backtest()
@@ -48,16 +51,18 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
     mlflow_dir = settings.mlflow_dir.resolve()
     market_data_job = dg.define_asset_job(
         MARKET_DATA_JOB,
-        selection=[market_bars, indicators],
-        description="Bars and indicators for the whole universe (or any range of symbols).",
+        selection=[market_bars, indicators, online_features],
+        description="Bars, indicators and online features for the whole universe (or any "
+        "range of symbols).",
     )
     return dg.Definitions(
-        assets=[market_bars, indicators, training_set, xgb_model, strategy_backtest],
+        assets=[market_bars, indicators, online_features, training_set, xgb_model, strategy_backtest],
         jobs=[market_data_job, training_job],
         resources={
             "market_data": MarketDataResource(
                 source=settings.market_source,
                 seed=settings.synthetic_seed,
+                start=settings.synthetic_start,
                 n_bars=settings.synthetic_bars,
                 bar_minutes=settings.synthetic_bar_minutes,
                 predictability=settings.synthetic_predictability,
@@ -82,6 +87,15 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 if os.environ.get("CLICKHOUSE_URL")
                 else "",
             ),
+            "feature_store": FeatureStoreResource(
+                repo_path=str(settings.feature_repo),
+                state_dir=str(settings.feature_store_dir.resolve()),
+                project=settings.feast_project,
+                offline="clickhouse" if os.environ.get("CLICKHOUSE_URL") else "files",
+                # Connection strings may carry passwords: read at run time.
+                redis_connection=_env_or_empty("FEAST_REDIS_CONNECTION_STRING"),
+                registry_url=_env_or_empty("FEAST_REGISTRY_URL"),
+            ),
             "mlflow": MlflowResource(
                 # A tracking server's URI may carry credentials: read at run time.
                 tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")
@@ -94,6 +108,11 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
             ),
         },
     )
+
+
+def _env_or_empty(name: str) -> dg.EnvVar | str:
+    """The variable, read by Dagster at run time, if this environment sets it."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
 @dg.definitions

@@ -666,8 +666,9 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     seed: int = Field(default=7, description="Synthetic: random seed (>= 0).")
     n_bars: int = Field(default=5000, description="Synthetic: bars per symbol.")
     start: str = Field(
-        default="2024-01-02T00:00:00Z",
-        description="Synthetic: ISO-8601 time of the first bar, with an offset.",
+        default="",
+        description="Synthetic: ISO-8601 time of the first bar, with an offset; empty ends "
+        "the bars at the last whole bar interval before now (fresh features for serving).",
     )
     bar_minutes: int = Field(default=60, description="Synthetic: minutes between bars.")
     start_price: float = Field(default=100.0, description="Synthetic: first open.")
@@ -715,7 +716,7 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 timestamp_format=self.timestamp_format or None,
                 timezone=self.timezone,
             )
-        start = datetime.fromisoformat(self.start)
+        start = self._synthetic_start()
         frames = [
             synthetic_bars(
                 symbol,
@@ -732,3 +733,17 @@ class MarketDataResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if not frames:
             return pl.DataFrame(schema=BARS_SCHEMA)
         return pl.concat(frames, how="vertical")
+
+    def _synthetic_start(self) -> datetime:
+        if self.start:
+            try:
+                return datetime.fromisoformat(self.start)
+            except ValueError as exc:
+                raise ValueError(f"start: not an ISO-8601 time: {self.start!r}") from exc
+        if self.bar_minutes < 1 or self.n_bars < 1:
+            raise ValueError("synthetic bars need bar_minutes >= 1 and n_bars >= 1")
+        step = timedelta(minutes=self.bar_minutes)
+        # Bars are stamped with their open time: the last complete one opened a step before
+        # the current interval began.
+        current = _EPOCH + ((datetime.now(UTC) - _EPOCH) // step) * step
+        return current - self.n_bars * step

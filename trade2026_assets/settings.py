@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The Feast repository next to the package (the repository root's `feature_repo/`).
+FEATURE_REPO = Path(__file__).resolve().parents[1] / "feature_repo"
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 DEMO_SYMBOLS = ("SYNA", "SYNB", "SYNC", "SYND", "SYNE")
 
@@ -29,6 +31,9 @@ class AssetsSettings(BaseSettings):
     synthetic_seed: int = 7
     synthetic_bars: int = Field(default=5000, ge=1)
     synthetic_bar_minutes: int = Field(default=60, ge=1)
+    # ISO-8601 time of the first bar; empty ends the bars at the last whole bar before now,
+    # so that the online features are fresh.
+    synthetic_start: str = ""
     # Lag-1 autocorrelation of bar returns: a small, honest edge for the ML steps to find.
     # 0 makes the bars a pure random walk.
     synthetic_predictability: float = Field(default=0.1, gt=-1, lt=1)
@@ -46,6 +51,11 @@ class AssetsSettings(BaseSettings):
     bars_volume_column: str = "volume"
     # The gap check flags consecutive bars further apart than this many bar intervals.
     max_gap_bars: float = Field(default=1.0, gt=0)
+
+    # Feature store: the Feast repository and the project that namespaces its registry and
+    # online keys.
+    feature_repo: Path = FEATURE_REPO
+    feast_project: str = "trade2026"
 
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000", description="MLflow UI base URL for metadata links."
@@ -73,6 +83,10 @@ class AssetsSettings(BaseSettings):
     @property
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
+
+    @property
+    def feature_store_dir(self) -> Path:
+        return self.home / "feature_store"
 
 
 def symbol_list(value: str) -> list[str]:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from trade2026_assets.feature_store.frame import CREATED_COLUMN, TIMESTAMP_COLUMN, VIEW_FIELDS
 from trade2026_assets.indicators import OUTPUT_COLUMNS
 from trade2026_assets.ml.training_set import FEATURES as MODEL_FEATURES
 
@@ -167,7 +168,48 @@ TRAINING_SETS = TableSpec(
     """,
 )
 
-TABLES = (BARS, FEATURES, INDICATOR_SETS, TRAINING_SETS)
+SERVING_FEATURES = TableSpec(
+    name="serving_features",
+    columns=("symbol", TIMESTAMP_COLUMN, *VIEW_FIELDS, "indicator_set", CREATED_COLUMN),
+    types=(
+        ("symbol", pa.string()),
+        (TIMESTAMP_COLUMN, pa.timestamp("ms", tz="UTC")),
+        ("indicator_set", pa.string()),
+        (CREATED_COLUMN, pa.timestamp("ms", tz="UTC")),
+    ),
+    # The Feast offline source of the production profile (the embedded one reads the same
+    # rows from Parquet files): what the online store is materialized from.
+    ddl="""
+    CREATE TABLE IF NOT EXISTS serving_features (
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        rsi Float64,
+        macd Float64,
+        macd_signal Float64,
+        macd_histogram Float64,
+        bb_upper Float64,
+        bb_middle Float64,
+        bb_lower Float64,
+        ret_1 Float64,
+        ret_1_lag1 Float64,
+        ret_1_lag2 Float64,
+        volatility Float64,
+        macd_norm Float64,
+        macd_signal_norm Float64,
+        macd_hist_norm Float64,
+        bb_pctb Float64,
+        bb_width Float64,
+        indicator_set LowCardinality(String),
+        created_at DateTime64(3, 'UTC')
+    )
+    ENGINE = MergeTree
+    PARTITION BY symbol
+    ORDER BY (symbol, ts)
+    """,
+)
+
+TABLES = (BARS, FEATURES, SERVING_FEATURES, INDICATOR_SETS, TRAINING_SETS)
 
 
 def to_frame(table: pa.Table) -> pl.DataFrame:

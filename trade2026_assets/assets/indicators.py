@@ -12,6 +12,8 @@ import pyarrow as pa
 from pydantic import Field, ValidationError
 
 from trade2026_assets.assets.evidence import RuleCheck, config_failure, rule_check_results
+from trade2026_assets.feature_store.frame import serving_frame
+from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.indicators import (
     IndicatorParams,
     compute_indicators,
@@ -21,6 +23,7 @@ from trade2026_assets.indicators import (
 from trade2026_assets.warehouse import (
     FEATURES,
     INDICATOR_SETS,
+    SERVING_FEATURES,
     WarehouseResource,
     WarehouseSession,
     to_frame,
@@ -177,19 +180,22 @@ def build_indicators(
         check_specs=INDICATOR_CHECK_SPECS,
         group_name="market_data",
         kinds={"clickhouse", "polars"},
-        metadata={"warehouse_table": FEATURES.name},
+        metadata={"warehouse_table": FEATURES.name, "serving_table": SERVING_FEATURES.name},
         description="RSI, MACD, Bollinger Bands, returns and volatility per symbol (TA-Lib "
         "definitions) in the warehouse table `features`; warm-up bars are dropped and every "
-        "row names its `indicator_set`.",
+        "row names its `indicator_set`. The model's features at each bar go to "
+        "`serving_features` (and, embedded, to Parquet): the feature store's offline rows.",
     )
     def indicators(
         context: dg.AssetExecutionContext,
         config: IndicatorsConfig,
         warehouse: WarehouseResource,
+        feature_store: FeatureStoreResource,
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = list(context.partition_keys)
         params = config.params()
-        rows = bars_read = 0
+        created_at = datetime.now(UTC)
+        rows = bars_read = serving_rows = 0
         rows_by_symbol: dict[str, int] = {}
         # Symbols go through in batches so that a backfill of the whole universe holds one
         # batch's bars and indicators in memory, not all of them.
@@ -200,10 +206,15 @@ def build_indicators(
             rows += warehouse.replace_partitions(
                 table=FEATURES, data=features.to_arrow(), partitions=batch
             )
+            serving = serving_frame(features, created_at=created_at)
+            serving_rows += warehouse.replace_partitions(
+                table=SERVING_FEATURES, data=serving.to_arrow(), partitions=batch
+            )
+            feature_store.export_offline(serving, batch)
             bars_read += bars.height
             counts = features.group_by("symbol", maintain_order=True).len()
             rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})
-            del bars, features
+            del bars, features, serving
         definition = params.definition()
         with warehouse.session() as session:
             session.command(INDICATOR_SETS.ddl)
@@ -224,6 +235,7 @@ def build_indicators(
         yield dg.MaterializeResult(
             metadata={
                 "rows_in_run": rows,
+                "serving_rows_in_run": serving_rows,
                 "bars_read_in_run": bars_read,
                 "indicator_set": params.indicator_set(),
                 "definition": dg.MetadataValue.json(definition),

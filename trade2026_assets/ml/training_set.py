@@ -56,12 +56,14 @@ class TrainingSetParams(BaseModel):
         return self
 
 
-def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
-    """Model features and the label per (symbol, ts), from the `features` table's rows
-    (sorted by symbol, ts). Scale-free, so that one model serves every symbol."""
+def model_features(features: pl.DataFrame) -> pl.DataFrame:
+    """The model's features per (symbol, ts) from the `features` table's rows, next to the
+    columns they came from. Scale-free, so that one model serves every symbol. The one
+    definition that training (here) and serving (the online feature store) share; rows
+    whose lags or indicators are not yet defined carry nulls."""
     by_symbol = pl.col("symbol")
     band = pl.col("bb_upper") - pl.col("bb_lower")
-    frame = features.sort("symbol", "ts").with_columns(
+    return features.sort("symbol", "ts").with_columns(
         # Position of the bar in its symbol's own sequence: embargo and leakage are counted
         # in a symbol's bars, whatever the calendar (closures, gaps, other symbols' grids).
         pl.int_range(pl.len()).over(by_symbol).alias("bar"),
@@ -76,13 +78,21 @@ def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
         .otherwise(0.5)
         .alias("bb_pctb"),
         (band / pl.col("bb_middle")).alias("bb_width"),
-        pl.col("close").shift(-horizon).over(by_symbol).alias("future_close"),
+    )
+
+
+def features_complete() -> pl.Expr:
+    """True where every model feature is defined."""
+    return pl.all_horizontal(pl.col(name).is_not_null() for name in FEATURES)
+
+
+def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Model features and the label per (symbol, ts), from the `features` table's rows."""
+    frame = model_features(features).with_columns(
+        pl.col("close").shift(-horizon).over("symbol").alias("future_close")
     )
     return (
-        frame.filter(
-            pl.col("future_close").is_not_null()
-            & pl.all_horizontal(pl.col(name).is_not_null() for name in FEATURES)
-        )
+        frame.filter(pl.col("future_close").is_not_null() & features_complete())
         .with_columns((pl.col("future_close") > pl.col("close")).cast(pl.Int8).alias("label"))
         .select("symbol", "ts", "bar", *FEATURES, "label")
     )

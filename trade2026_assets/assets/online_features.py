@@ -1,0 +1,188 @@
+"""`online_features`: each symbol's latest features in the Feast online store, and the
+training/serving skew gate `online_offline_parity`."""
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from trade2026_assets.assets.evidence import markdown_table
+from trade2026_assets.feature_store.frame import ENTITY, FEATURE_VIEW, VIEW_FIELDS
+from trade2026_assets.feature_store.resource import FeatureStoreResource
+from trade2026_assets.warehouse import SERVING_FEATURES, WarehouseResource
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+PARITY_CHECK = "online_offline_parity"
+# The newest row per symbol: what the online store must hold.
+LATEST_SQL = (
+    "SELECT symbol, ts, "
+    + ", ".join(VIEW_FIELDS)
+    + " FROM serving_features WHERE symbol IN {symbols:Array(String)}"
+    " ORDER BY symbol, ts DESC LIMIT 1 BY symbol"
+)
+MISMATCH_ROWS = 20
+
+
+class OnlineFeaturesConfig(dg.Config):
+    parity_sample: int = Field(
+        default=100, ge=1, description="Symbols compared by the parity check per run."
+    )
+
+
+def parity_sample(symbols: Sequence[str], size: int) -> list[str]:
+    """The symbols the parity check compares: all of them up to `size`, else a sample that
+    is the same for the same universe (so a failure can be re-checked)."""
+    if len(symbols) <= size:
+        return sorted(symbols)
+    return sorted(random.Random(",".join(sorted(symbols))).sample(list(symbols), size))
+
+
+def read_online(store: "FeatureStore", symbols: Sequence[str]) -> dict[str, Any]:
+    """Every field of the feature view for `symbols`, with event timestamps (seconds)."""
+    response = store.get_online_features(
+        features=[f"{FEATURE_VIEW}:{name}" for name in VIEW_FIELDS],
+        entity_rows=[{ENTITY: symbol} for symbol in symbols],
+    )
+    answer: dict[str, Any] = response.to_dict(include_event_timestamps=True)
+    return answer
+
+
+def _same_float32(online: float | None, warehouse: float) -> bool:
+    if online is None:
+        return False
+    expected = float(pl.Series([warehouse], dtype=pl.Float32)[0])
+    if math.isnan(expected):
+        return math.isnan(online)
+    return online == expected
+
+
+def parity_result(
+    store: "FeatureStore", latest: pl.DataFrame, symbols: Sequence[str]
+) -> dg.AssetCheckResult:
+    """Compare the online store with the warehouse's latest rows (`LATEST_SQL`) for
+    `symbols`: every field equal at float32 precision, and the same bar time."""
+    online = read_online(store, symbols)
+    by_symbol = {row["symbol"]: row for row in latest.iter_rows(named=True)}
+    mismatches: list[dict[str, object]] = []
+    compared = 0
+    for i, symbol in enumerate(symbols):
+        expected = by_symbol.get(symbol)
+        if expected is None:
+            mismatches.append(
+                {"symbol": symbol, "field": "*", "online": "?", "warehouse": "no rows"}
+            )
+            continue
+        bar_seconds = int(expected["ts"].timestamp())
+        for name in VIEW_FIELDS:
+            compared += 1
+            value = online[name][i]
+            stamp = online[f"{name}__ts"][i]
+            if not _same_float32(value, expected[name]):
+                mismatches.append(
+                    {"symbol": symbol, "field": name, "online": value, "warehouse": expected[name]}
+                )
+            elif stamp != bar_seconds:
+                mismatches.append(
+                    {
+                        "symbol": symbol,
+                        "field": f"{name} (bar time)",
+                        "online": datetime.fromtimestamp(stamp, UTC).isoformat(),
+                        "warehouse": expected["ts"].isoformat(),
+                    }
+                )
+    return dg.AssetCheckResult(
+        check_name=PARITY_CHECK,
+        passed=not mismatches,
+        metadata={
+            "symbols_compared": dg.MetadataValue.json(list(symbols)),
+            "values_compared": compared,
+            "mismatches": len(mismatches),
+            "precision": "float32",
+            "first_mismatches": dg.MetadataValue.md(markdown_table(mismatches[:MISMATCH_ROWS])),
+        },
+    )
+
+
+def build_online_features(
+    partitions: dg.PartitionsDefinition, indicators: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="online_features",
+        deps=[indicators],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[
+            dg.AssetCheckSpec(
+                PARITY_CHECK,
+                asset="online_features",
+                blocking=True,
+                description="the online store holds each sampled symbol's latest warehouse "
+                "row, equal at float32 precision: no training/serving skew",
+            )
+        ],
+        group_name="market_data",
+        kinds={"feast"},
+        metadata={"feature_view": FEATURE_VIEW, "offline_table": SERVING_FEATURES.name},
+        description="Each symbol's latest features in the Feast online store (SQLite embedded, "
+        "Redis in production): applies `feature_repo/` and materializes the bars that hold "
+        "the run's symbols' newest rows.",
+    )
+    def online_features(
+        context: dg.AssetExecutionContext,
+        config: OnlineFeaturesConfig,
+        feature_store: FeatureStoreResource,
+        warehouse: WarehouseResource,
+    ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
+        symbols = sorted(context.partition_keys)
+        latest = warehouse.query_frame(LATEST_SQL, {"symbols": symbols})
+        missing = sorted(set(symbols) - set(latest.get_column("symbol").to_list()))
+        if missing:
+            raise dg.Failure(
+                description=f"no serving features in the warehouse for {missing}: "
+                "materialize `indicators` for them first",
+                metadata={"symbols_without_rows": dg.MetadataValue.json(missing)},
+            )
+        feature_store.apply()
+        store = feature_store.store()
+        bar_times: list[datetime] = latest.get_column("ts").to_list()
+        # From the earliest of the run's symbols' newest bars to the newest: every run
+        # symbol's latest row is in the window, and a rewritten latest row is written again
+        # (Feast's own incremental window would skip bars it has passed once). Feast records
+        # the end, so `feast materialize-incremental` continues from there.
+        start = min(bar_times)
+        end = max(bar_times) + timedelta(seconds=1)
+        context.log.info("materializing %s from %s to %s", FEATURE_VIEW, start, end)
+        store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
+
+        online = read_online(store, symbols)
+        stamps = online[f"{VIEW_FIELDS[0]}__ts"]
+        online_times = {
+            symbol: datetime.fromtimestamp(stamp, UTC).isoformat() if stamp else None
+            for symbol, stamp in zip(symbols, stamps, strict=True)
+        }
+        expected = {
+            row["symbol"]: int(row["ts"].timestamp()) for row in latest.iter_rows(named=True)
+        }
+        written = sum(1 for symbol, stamp in zip(symbols, stamps) if stamp == expected[symbol])
+        yield dg.MaterializeResult(
+            metadata={
+                "rows_written": written,
+                "symbols": len(symbols),
+                "latest_timestamp_by_symbol": dg.MetadataValue.json(online_times),
+                "online_store": feature_store.online_kind,
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+            }
+        )
+        sample = parity_sample(symbols, config.parity_sample)
+        sampled = latest.filter(pl.col("symbol").is_in(sample))
+        yield parity_result(store, sampled, sample)
+
+    return online_features

@@ -1,0 +1,181 @@
+"""`FeatureStoreResource`: opens the Feast feature store of `feature_repo/` for one profile.
+
+* Embedded (`offline="files"`): offline rows are Parquet files under `state_dir`, which the
+  `indicators` asset exports; registry file and SQLite online store under `state_dir` too.
+* Production (`offline="clickhouse"`): offline rows are the warehouse's `serving_features`
+  table on the ClickHouse server; the yaml's `${ENV}` values name the servers.
+
+Either way `redis_connection` puts the online store on Redis and `registry_url` puts the
+registry in a SQL database (PostgreSQL). The profile's yaml in `feature_repo/` is the
+starting point, so the `feast` CLI and Dagster read the same configuration. Feast itself is
+imported only when a store is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import dagster as dg
+import polars as pl
+import yaml
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
+
+from trade2026_assets.feature_store.frame import FEATURE_VIEW
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    from trade2026_assets.feature_store.definitions import RepoObjects
+
+EMBEDDED_YAML = "feature_store.yaml"
+PRODUCTION_YAML = "feature_store.production.yaml"
+_PROJECT = re.compile(r"[A-Za-z0-9_]{1,64}")
+# What os.path.expandvars leaves of a variable the environment does not set.
+_UNSET = re.compile(r"\$\{(\w+)\}")
+
+
+class FeatureStoreError(RuntimeError):
+    """The feature store is misconfigured or refused an operation."""
+
+
+class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The Feast feature store of one profile, opened once per run."""
+
+    repo_path: str = Field(description="The Feast repository directory (`feature_repo/`).")
+    state_dir: str = Field(
+        description="Embedded state: registry file, SQLite online store, Parquet offline rows."
+    )
+    project: str = Field(
+        default="trade2026",
+        description="Feast project: namespaces the registry and the online store's keys.",
+    )
+    offline: Literal["files", "clickhouse"] = Field(
+        default="files",
+        description="'files': Parquet under state_dir (embedded); 'clickhouse': the "
+        "warehouse's `serving_features` table on a ClickHouse server (production yaml).",
+    )
+    redis_connection: str = Field(
+        default="",
+        description="Feast Redis connection string (host:port[,password=…]); empty keeps "
+        "the online store in SQLite under state_dir.",
+    )
+    registry_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of a SQL registry (PostgreSQL); empty keeps the "
+        "registry in a file under state_dir.",
+    )
+
+    _store: Any = PrivateAttr(default=None)
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str) -> str:
+        if not _PROJECT.fullmatch(value):
+            raise ValueError(f"Feast project names use A-Z, a-z, 0-9 and '_': {value!r}")
+        return value
+
+    @property
+    def offline_dir(self) -> Path:
+        """Where the embedded profile's offline rows live: one Parquet file per symbol."""
+        return Path(self.state_dir).resolve() / "offline" / FEATURE_VIEW
+
+    @property
+    def online_kind(self) -> str:
+        return "redis" if self.redis_connection else "sqlite"
+
+    def repo_config(self) -> RepoConfig:
+        """The profile's yaml from `repo_path` (with `${ENV}` expanded), with this resource's
+        state directory, project, online store and registry put in."""
+        from feast.repo_config import RepoConfig
+
+        repo = Path(self.repo_path).resolve()
+        name = EMBEDDED_YAML if self.offline == "files" else PRODUCTION_YAML
+        try:
+            text = (repo / name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FeatureStoreError(f"cannot read the feature store config {repo / name}: {exc}")
+        expanded = os.path.expandvars(text)
+        unset = sorted(set(_UNSET.findall(expanded)))
+        if unset:
+            raise FeatureStoreError(f"{repo / name} needs the environment variables {unset}")
+        raw: dict[str, Any] = yaml.safe_load(expanded)
+        state = Path(self.state_dir).resolve()
+        raw["project"] = self.project
+        if self.registry_url:
+            raw["registry"] = {
+                "registry_type": "sql",
+                "path": self.registry_url,
+                "cache_ttl_seconds": 60,
+            }
+        elif self.offline == "files":
+            raw["registry"] = str(state / "registry.db")
+        if self.redis_connection:
+            raw["online_store"] = {"type": "redis", "connection_string": self.redis_connection}
+        elif self.offline == "files":
+            raw["online_store"] = {"type": "sqlite", "path": str(state / "online.db")}
+        try:
+            config = RepoConfig(**raw)
+        except ValidationError as exc:
+            raise FeatureStoreError(f"invalid feature store config {repo / name}: {exc}") from exc
+        config.repo_path = repo
+        return config
+
+    def repo_objects(self) -> RepoObjects:
+        from trade2026_assets.feature_store.definitions import (
+            clickhouse_source,
+            parquet_source,
+            repo_objects,
+        )
+
+        if self.offline == "files":
+            return repo_objects(parquet_source(str(self.offline_dir)))
+        return repo_objects(clickhouse_source())
+
+    def store(self) -> FeatureStore:
+        """The feature store, opened on first use and kept for this resource instance."""
+        if self._store is None:
+            from feast import FeatureStore
+
+            Path(self.state_dir).mkdir(parents=True, exist_ok=True)
+            self._store = FeatureStore(config=self.repo_config(), repo_path=self.repo_path)
+        store: FeatureStore = self._store
+        return store
+
+    def apply(self) -> RepoObjects:
+        """Register the repository's objects (idempotent, like `feast apply`)."""
+        objects = self.repo_objects()
+        if self.offline == "files":
+            self.offline_dir.mkdir(parents=True, exist_ok=True)
+        self.store().apply(objects.all())
+        return objects
+
+    def teardown(self) -> None:
+        """Remove this project's online rows and registry entries (tests, `make clean`)."""
+        self.store().teardown()
+
+    def export_offline(self, frame: pl.DataFrame, symbols: Sequence[str]) -> int:
+        """Embedded profile: replace each of `symbols`' Parquet file with its rows in
+        `frame` (`serving_frame` rows); a symbol without rows loses its file. Each file is
+        written aside and renamed into place, so a materialization reading the directory
+        sees whole files only. Returns the files written."""
+        if self.offline != "files":
+            return 0
+        self.offline_dir.mkdir(parents=True, exist_ok=True)
+        written = 0
+        by_symbol = frame.partition_by("symbol", as_dict=True)
+        for symbol in symbols:
+            target = self.offline_dir / f"{symbol}.parquet"
+            rows = by_symbol.get((symbol,))
+            if rows is None or rows.is_empty():
+                target.unlink(missing_ok=True)
+                continue
+            partial = target.with_name(f".{target.name}.partial")
+            rows.write_parquet(partial, statistics=True)
+            partial.replace(target)
+            written += 1
+        return written
