@@ -1,9 +1,11 @@
 """The main job on the embedded default (`make demo`).
 
-1. Materialize `market_bars` and `indicators` for the demo universe through the Dagster
-   code location (one single-run backfill, recorded in the Dagster instance under the state
-   directory so that `make dagster` shows it), into the embedded chDB warehouse.
-2. Start the registry on its embedded SQLite database, walk the seed's entity → deployment
+1. Materialize `market_bars`, `indicators` and `online_features` for the demo universe
+   through the Dagster code location (one single-run backfill, recorded in the Dagster
+   instance under the state directory so that `make dagster` shows it), into the embedded
+   chDB warehouse and the Feast online store (SQLite), and read the online features back.
+2. Train, register and backtest a model (`training_job`), with its gates.
+3. Start the registry on its embedded SQLite database, walk the seed's entity → deployment
    flow over HTTP, hot-swap the staging strategy into production and roll that swap back.
 
 It prints what it did. Re-running it re-materializes the same bars (replacing, not
@@ -28,6 +30,8 @@ from trade2026_assets.definitions import (
     defs,
     partition_range_tags,
 )
+from trade2026_assets.feature_store.frame import FEATURE_SERVICE
+from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
 
@@ -151,7 +155,7 @@ def materialize_market_data(home: Path) -> bool:
     settings = AssetsSettings()
     universe = settings.universe
     say(
-        f"materializing market_bars and indicators for {', '.join(universe)} "
+        f"materializing market_bars, indicators and online_features for {', '.join(universe)} "
         f"({settings.market_source} bars; Dagster instance in {dagster_home})"
     )
     result = run_job(MARKET_DATA_JOB, tags=partition_range_tags(universe[0], universe[-1]))
@@ -170,7 +174,31 @@ def materialize_market_data(home: Path) -> bool:
             f"  MACD hist {row['macd_hist']:+8.4f}"
             f"  BB [{row['bb_lower']:.2f}, {row['bb_upper']:.2f}]"
         )
+    show_online_features(universe)
     return True
+
+
+def show_online_features(universe: list[str]) -> None:
+    """What serving will read: the model's features per symbol from the online store."""
+    from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
+
+    resource = defs().resources["feature_store"]
+    assert isinstance(resource, FeatureStoreResource)
+    reader = OnlineFeatureReader(resource.store())
+    answer = reader.get(universe)
+    say(
+        f"online features ({resource.online_kind} online store, feature service "
+        f"{FEATURE_SERVICE}: {len(reader.columns)} features):"
+    )
+    for symbol, row in answer.found.items():
+        values = dict(zip(reader.columns, row.values, strict=True))
+        say(
+            f"  {symbol:<6} as of {row.as_of:%Y-%m-%d %H:%M}  ret_1 {values['ret_1']:+.5f}"
+            f"  RSI {values['rsi']:6.2f}  %B {values['bb_pctb']:5.2f}"
+            f"  BB width {values['bb_width']:.4f}"
+        )
+    for symbol, problem in answer.problems.items():
+        say(f"  {symbol:<6} {problem}")
 
 
 def run_job(name: str, *, tags: dict[str, str] | None = None) -> Any:
@@ -259,7 +287,13 @@ def main() -> int:
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     home = state_dir()
-    for server in ("CLICKHOUSE_URL", "MLFLOW_TRACKING_URI", "REGISTRY_DATABASE_URL"):
+    for server in (
+        "CLICKHOUSE_URL",
+        "MLFLOW_TRACKING_URI",
+        "REGISTRY_DATABASE_URL",
+        "FEAST_REDIS_CONNECTION_STRING",
+        "FEAST_REGISTRY_URL",
+    ):
         # The demo is the embedded profile: no servers, whatever this shell exports.
         if os.environ.pop(server, None):
             say(f"note: {server} ignored: the demo runs on the embedded profile")

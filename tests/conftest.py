@@ -14,6 +14,8 @@ from registry_service.db import temporary_postgres_database
 POSTGRES_ADMIN_URL = os.environ.get(
     "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+# A Feast Redis connection string (host:port[,password=…]).
+REDIS_TEST_CONNECTION = os.environ.get("TRADE2026_TEST_REDIS", "127.0.0.1:6379")
 NATS_TEST_URL = os.environ.get("TRADE2026_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 

@@ -12,12 +12,12 @@ from dagster._core.storage.tags import (
 
 from trade2026_assets.assets.indicators import build_indicators
 from trade2026_assets.assets.market_bars import build_market_bars
-from trade2026_assets.assets.online_features import build_online_features
 from trade2026_assets.assets.models import (
     build_strategy_backtest,
     build_training_set,
     build_xgb_model,
 )
+from trade2026_assets.assets.online_features import build_online_features
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.settings import AssetsSettings
@@ -56,7 +56,14 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
         "range of symbols).",
     )
     return dg.Definitions(
-        assets=[market_bars, indicators, online_features, training_set, xgb_model, strategy_backtest],
+        assets=[
+            market_bars,
+            indicators,
+            online_features,
+            training_set,
+            xgb_model,
+            strategy_backtest,
+        ],
         jobs=[market_data_job, training_job],
         resources={
             "market_data": MarketDataResource(

@@ -19,6 +19,7 @@ def run_demo(home: Path, port: int) -> str:
     env.pop("CLICKHOUSE_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("NATS_URL", None)
+    env.pop("FEAST_REDIS_CONNECTION_STRING", None)
     result = subprocess.run(
         [sys.executable, "scripts/demo.py"],
         cwd=REPO,
@@ -35,8 +36,15 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     port = free_port()
     first = run_demo(tmp_path, port)
     # Market data: one run over the demo universe, every check green, values printed.
-    assert "materializing market_bars and indicators for SYNA, SYNB, SYNC, SYND, SYNE" in first
-    assert first.count("  check ") == first.count(": passed") - 5 == 10
+    assert (
+        "materializing market_bars, indicators and online_features for SYNA, SYNB, SYNC, "
+        "SYND, SYNE" in first
+    )
+    assert first.count("  check ") == first.count(": passed") - 5 == 11
+    assert "check online_features.online_offline_parity: passed" in first
+    # Online features: every symbol served, fresh, from the SQLite online store.
+    assert "online features (sqlite online store, feature service default_ml_strategy_v1" in first
+    assert first.count(" as of ") == 5
     assert "25000 bars stored" in first
     assert "SYNA     4967 rows" in first
     assert (tmp_path / "warehouse").is_dir()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from trade2026_assets.definitions import MARKET_DATA_JOB, partition_range_tags
+
+ResourceT = TypeVar("ResourceT", bound=dg.ConfigurableResource)  # type: ignore[type-arg]
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -80,3 +82,11 @@ def run_job(
                 user.description if user and user.description else str(failure.error)
             )
     return outcome
+
+
+def resource_of(defs: dg.Definitions, name: str, kind: type[ResourceT]) -> ResourceT:
+    """A resource of the definitions with its EnvVars resolved, as a run would see it."""
+    resource = (defs.resources or {})[name]
+    assert isinstance(resource, kind)
+    initialized: ResourceT = resource.process_config_and_initialize()
+    return initialized

@@ -26,12 +26,20 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert isinstance(loaded, dg.Definitions)
     graph = loaded.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"market_bars", "indicators", "training_set", "xgb_model", "strategy_backtest"}
+    assert keys == {
+        "market_bars",
+        "indicators",
+        "online_features",
+        "training_set",
+        "xgb_model",
+        "strategy_backtest",
+    }
     assert loaded.resolve_job_def(MARKET_DATA_JOB) is not None
     assert loaded.resolve_job_def(TRAINING_JOB) is not None
     # Lineage: the backtest leads back to the bars.
     assert graph.get(dg.AssetKey("xgb_model")).parent_keys == {dg.AssetKey("training_set")}
     assert graph.get(dg.AssetKey("training_set")).parent_keys == {dg.AssetKey("indicators")}
+    assert graph.get(dg.AssetKey("online_features")).parent_keys == {dg.AssetKey("indicators")}
     assets = {a.key.to_user_string(): a for a in loaded.resolve_all_asset_specs()}
     assert assets["market_bars"].partitions_def.get_partition_keys() == ["AAA", "BBB"]  # type: ignore[union-attr]
     checks = {key.name for key in graph.asset_check_keys}
@@ -39,7 +47,25 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         "no_missing_values",
         "timestamps_strictly_increasing",
         "matches_talib_reference",
+        "online_offline_parity",
     } <= checks
+
+
+def test_loading_the_definitions_does_not_import_feast(tmp_path: Path) -> None:
+    # Feast takes seconds to import: the UI, the CLI and the registry must not pay for it.
+    code = (
+        "import sys; from trade2026_assets.definitions import defs; defs(); "
+        "assert 'feast' not in sys.modules, sorted(m for m in sys.modules if 'feast' in m)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "TRADE2026_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_dagster_cli_loads_the_workspace(tmp_path: Path) -> None:

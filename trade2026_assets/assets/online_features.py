@@ -1,6 +1,8 @@
 """`online_features`: each symbol's latest features in the Feast online store, and the
 training/serving skew gate `online_offline_parity`."""
 
+import contextlib
+import io
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -21,12 +23,15 @@ if TYPE_CHECKING:
 
 PARITY_CHECK = "online_offline_parity"
 # The newest row per symbol: what the online store must hold.
-LATEST_SQL = (
-    "SELECT symbol, ts, "
-    + ", ".join(VIEW_FIELDS)
-    + " FROM serving_features WHERE symbol IN {symbols:Array(String)}"
-    " ORDER BY symbol, ts DESC LIMIT 1 BY symbol"
-)
+LATEST_SQL = """
+SELECT symbol, ts, close, rsi, macd, macd_signal, macd_histogram, bb_upper, bb_middle,
+    bb_lower, ret_1, ret_1_lag1, ret_1_lag2, volatility, macd_norm, macd_signal_norm,
+    macd_hist_norm, bb_pctb, bb_width
+FROM serving_features
+WHERE symbol IN {symbols:Array(String)}
+ORDER BY symbol, ts DESC
+LIMIT 1 BY symbol
+"""
 MISMATCH_ROWS = 20
 
 
@@ -41,7 +46,11 @@ def parity_sample(symbols: Sequence[str], size: int) -> list[str]:
     is the same for the same universe (so a failure can be re-checked)."""
     if len(symbols) <= size:
         return sorted(symbols)
-    return sorted(random.Random(",".join(sorted(symbols))).sample(list(symbols), size))
+    return sorted(
+        random.Random(  # noqa: S311 - a reproducible sample, not a secret
+            ",".join(sorted(symbols))
+        ).sample(list(symbols), size)
+    )
 
 
 def read_online(store: "FeatureStore", symbols: Sequence[str]) -> dict[str, Any]:
@@ -141,6 +150,7 @@ def build_online_features(
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = sorted(context.partition_keys)
+        warehouse.ensure_schema()
         latest = warehouse.query_frame(LATEST_SQL, {"symbols": symbols})
         missing = sorted(set(symbols) - set(latest.get_column("symbol").to_list()))
         if missing:
@@ -159,7 +169,10 @@ def build_online_features(
         start = min(bar_times)
         end = max(bar_times) + timedelta(seconds=1)
         context.log.info("materializing %s from %s to %s", FEATURE_VIEW, start, end)
-        store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
+        # Feast reports progress with print(): into the run's log instead of the console.
+        with contextlib.redirect_stdout(io.StringIO()) as progress:
+            store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
+        context.log.debug(progress.getvalue())
 
         online = read_online(store, symbols)
         stamps = online[f"{VIEW_FIELDS[0]}__ts"]
@@ -170,7 +183,9 @@ def build_online_features(
         expected = {
             row["symbol"]: int(row["ts"].timestamp()) for row in latest.iter_rows(named=True)
         }
-        written = sum(1 for symbol, stamp in zip(symbols, stamps) if stamp == expected[symbol])
+        written = sum(
+            1 for symbol, stamp in zip(symbols, stamps, strict=True) if stamp == expected[symbol]
+        )
         yield dg.MaterializeResult(
             metadata={
                 "rows_written": written,

@@ -34,9 +34,6 @@ class RepoObjects:
     technical_indicators: FeatureView
     service: FeatureService
 
-    def all(self) -> list[object]:
-        return [self.symbol, self.source, self.technical_indicators, self.service]
-
 
 def parquet_source(path: str) -> FileSource:
     """Embedded profile: the directory of Parquet files (one per symbol) that the

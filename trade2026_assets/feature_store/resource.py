@@ -98,7 +98,9 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         try:
             text = (repo / name).read_text(encoding="utf-8")
         except OSError as exc:
-            raise FeatureStoreError(f"cannot read the feature store config {repo / name}: {exc}")
+            raise FeatureStoreError(
+                f"cannot read the feature store config {repo / name}: {exc}"
+            ) from exc
         expanded = os.path.expandvars(text)
         unset = sorted(set(_UNSET.findall(expanded)))
         if unset:
@@ -115,7 +117,14 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         elif self.offline == "files":
             raw["registry"] = str(state / "registry.db")
         if self.redis_connection:
-            raw["online_store"] = {"type": "redis", "connection_string": self.redis_connection}
+            raw["online_store"] = {
+                "type": "redis",
+                "connection_string": self.redis_connection,
+                # Feast's Redis store skips a write whose bar time is not newer than the
+                # stored one: a latest bar rewritten with new values (new indicator
+                # parameters, corrected bars) would keep its old online values.
+                "skip_dedup": True,
+            }
         elif self.offline == "files":
             raw["online_store"] = {"type": "sqlite", "path": str(state / "online.db")}
         try:
@@ -151,12 +160,14 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         objects = self.repo_objects()
         if self.offline == "files":
             self.offline_dir.mkdir(parents=True, exist_ok=True)
-        self.store().apply(objects.all())
+        self.store().apply(
+            [objects.symbol, objects.source, objects.technical_indicators, objects.service]
+        )
         return objects
 
     def teardown(self) -> None:
         """Remove this project's online rows and registry entries (tests, `make clean`)."""
-        self.store().teardown()
+        self.store().teardown()  # type: ignore[no-untyped-call]
 
     def export_offline(self, frame: pl.DataFrame, symbols: Sequence[str]) -> int:
         """Embedded profile: replace each of `symbols`' Parquet file with its rows in

@@ -71,11 +71,14 @@ class OnlineFeatureReader:
             raise ValueError(f"feature service {service!r} must read exactly one feature view")
         projection = projections[0]
         self.columns = tuple(feature.name for feature in projection.features)
-        self._refs = tuple(f"{projection.name_to_use()}__{name}" for name in self.columns)
-        view = store.get_feature_view(projection.name)
-        self.max_age = max_age if max_age is not None else view.ttl
-        if not self.max_age:
+        self._refs = tuple(
+            f"{projection.name_alias or projection.name}__{name}" for name in self.columns
+        )
+        ttl = store.get_feature_view(projection.name).ttl
+        limit = max_age if max_age is not None else ttl
+        if not limit:
             raise ValueError(f"feature view {projection.name!r} has no TTL: pass max_age")
+        self.max_age: timedelta = limit
         self._clock = clock
 
     def get(self, symbols: Sequence[str]) -> OnlineFeatures:
@@ -99,7 +102,9 @@ class OnlineFeatureReader:
             if all(value is None for value in values):
                 answer.problems[symbol] = "unknown symbol: no online features"
                 continue
-            missing = [name for name, value in zip(self.columns, values) if value is None]
+            missing = [
+                name for name, value in zip(self.columns, values, strict=True) if value is None
+            ]
             if missing:
                 answer.problems[symbol] = f"incomplete online features: {missing} missing"
                 continue

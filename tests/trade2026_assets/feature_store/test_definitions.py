@@ -1,0 +1,105 @@
+"""The feature repository's contract: the service is the model's feature list, the view is
+typed, both profiles' configurations load, and bad configuration is refused clearly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from feast.types import Float32
+
+from trade2026_assets.feature_store.definitions import (
+    clickhouse_source,
+    parquet_source,
+    repo_objects,
+)
+from trade2026_assets.feature_store.frame import FEATURE_SERVICE, FEATURE_VIEW
+from trade2026_assets.feature_store.resource import FeatureStoreError, FeatureStoreResource
+from trade2026_assets.ml.training_set import FEATURES
+from trade2026_assets.settings import FEATURE_REPO
+
+PRODUCTION_ENV = {
+    "FEAST_REGISTRY_URL": "postgresql+psycopg://feast:secret@postgres:5432/feast",
+    "CLICKHOUSE_HOST": "clickhouse",
+    "CLICKHOUSE_PORT": "8123",
+    "CLICKHOUSE_DATABASE": "default",
+    "CLICKHOUSE_USER": "trade2026",
+    "CLICKHOUSE_PASSWORD": "secret",
+    "FEAST_REDIS_CONNECTION_STRING": "redis:6379",
+}
+
+
+def test_the_service_is_exactly_the_models_feature_list_in_order() -> None:
+    objects = repo_objects(parquet_source("offline"))
+    assert objects.service.name == FEATURE_SERVICE
+    (projection,) = objects.service.feature_view_projections
+    assert projection.name == FEATURE_VIEW
+    assert [feature.name for feature in projection.features] == list(FEATURES)
+
+
+def test_the_view_is_typed_keyed_by_symbol_and_expires() -> None:
+    view = repo_objects(parquet_source("offline")).technical_indicators
+    fields = {field.name: field.dtype for field in view.schema if field.name != "symbol"}
+    required = {"rsi", "macd", "macd_signal", "macd_histogram", "bb_upper", "bb_middle"}
+    assert required | {"bb_lower", "close"} | set(FEATURES) <= set(fields)
+    assert set(fields.values()) == {Float32}
+    assert view.entities == ["symbol"]
+    assert view.ttl == timedelta(days=1)
+
+
+def test_the_embedded_config_puts_state_under_the_state_dir(tmp_path: Path) -> None:
+    resource = FeatureStoreResource(repo_path=str(FEATURE_REPO), state_dir=str(tmp_path))
+    config = resource.repo_config()
+    assert config.project == "trade2026"
+    assert config.offline_store.type == "file"
+    assert config.online_store.type == "sqlite"
+    assert Path(config.online_store.path) == tmp_path / "online.db"
+    assert Path(config.registry.path) == tmp_path / "registry.db"
+    assert isinstance(resource.repo_objects().source, type(parquet_source("x")))
+
+
+def test_the_production_config_reads_its_servers_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    resource = FeatureStoreResource(
+        repo_path=str(FEATURE_REPO), state_dir=str(tmp_path), offline="clickhouse"
+    )
+    config = resource.repo_config()
+    assert config.offline_store.type == "clickhouse"
+    assert config.offline_store.host == "clickhouse"
+    assert config.offline_store.port == 8123
+    assert config.offline_store.password == "secret"
+    assert config.online_store.type == "redis"
+    assert config.online_store.connection_string == "redis:6379"
+    assert config.online_store.skip_dedup  # a rewritten latest bar must be written again
+    assert config.registry.registry_type == "sql"
+    assert config.registry.path == PRODUCTION_ENV["FEAST_REGISTRY_URL"]
+    source = resource.repo_objects().source
+    assert source == clickhouse_source()
+
+
+def test_an_unset_production_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CLICKHOUSE_PASSWORD")
+    resource = FeatureStoreResource(
+        repo_path=str(FEATURE_REPO), state_dir=str(tmp_path), offline="clickhouse"
+    )
+    with pytest.raises(FeatureStoreError, match=r"\['CLICKHOUSE_PASSWORD'\]"):
+        resource.repo_config()
+
+
+def test_a_bad_project_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Feast project names"):
+        FeatureStoreResource(repo_path=str(FEATURE_REPO), state_dir=str(tmp_path), project="a-b")
+
+
+def test_a_missing_repo_is_a_clear_error(tmp_path: Path) -> None:
+    resource = FeatureStoreResource(repo_path=str(tmp_path / "nowhere"), state_dir=str(tmp_path))
+    with pytest.raises(FeatureStoreError, match="cannot read the feature store config"):
+        resource.repo_config()
