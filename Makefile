@@ -41,6 +41,7 @@ bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.swap_latency $(BENCH_ARGS_SWAP)
 	$(VENV)/bin/python -m bench.indicators $(BENCH_ARGS_INDICATORS)
 	$(VENV)/bin/python -m bench.training $(BENCH_ARGS_TRAINING)
+	$(VENV)/bin/python -m bench.online_features $(BENCH_ARGS_ONLINE)
 
 lock: $(UV)
 	$(UV) lock

@@ -182,7 +182,7 @@ def show_online_features(universe: list[str]) -> None:
     """What serving will read: the model's features per symbol from the online store."""
     from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
 
-    resource = defs().resources["feature_store"]
+    resource = (defs().resources or {})["feature_store"]
     assert isinstance(resource, FeatureStoreResource)
     reader = OnlineFeatureReader(resource.store())
     answer = reader.get(universe)

@@ -113,6 +113,7 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
     assert set(nodes) == {
         "market_bars",
         "indicators",
+        "online_features",
         "training_set",
         "xgb_model",
         "strategy_backtest",
@@ -125,12 +126,18 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
     assert bar_checks["no_missing_values"] is True
     assert bar_checks["gaps_reported"] is False
     assert len(nodes["indicators"]["assetChecksOrError"]["checks"]) == 4
+    (parity,) = nodes["online_features"]["assetChecksOrError"]["checks"]
+    assert parity == {"name": "online_offline_parity", "blocking": True}
 
     launched = dagster_dev.graphql(
         LAUNCH_BACKFILL,
         {
             "p": {
-                "assetSelection": [{"path": ["market_bars"]}, {"path": ["indicators"]}],
+                "assetSelection": [
+                    {"path": ["market_bars"]},
+                    {"path": ["indicators"]},
+                    {"path": ["online_features"]},
+                ],
                 "allPartitions": True,
             }
         },
@@ -153,3 +160,5 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
         "SELECT uniqExact(symbol) AS symbols, count() AS rows FROM features"
     )
     assert stored.to_pylist() == [{"symbols": 3, "rows": 3 * (400 - 33)}]
+    online = (home / "feature_store" / "online.db").stat()
+    assert online.st_size > 0  # the same run filled the online store

@@ -100,9 +100,10 @@ def test_whole_group_materializes_for_a_few_symbols(tmp_path: Path) -> None:
     assert outcome.materialized == {
         "market_bars": {"AAA", "BBB", "CCC"},
         "indicators": {"AAA", "BBB", "CCC"},
+        "online_features": {"AAA", "BBB", "CCC"},
     }
     assert all(evaluation.passed for evaluation in outcome.checks.values())
-    assert len(outcome.checks) == 10
+    assert len(outcome.checks) == 11
 
     warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
     features = pl.from_arrow(

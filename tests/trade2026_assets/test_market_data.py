@@ -569,7 +569,9 @@ def test_error_message_layout() -> None:
 
 
 def test_resource_synthetic() -> None:
-    resource = MarketDataResource(n_bars=300, seed=3, predictability=0.1, bar_minutes=5)
+    resource = MarketDataResource(
+        n_bars=300, seed=3, predictability=0.1, bar_minutes=5, start="2024-01-02T00:00:00Z"
+    )
     bars = resource.bars(["MSFT", "AAPL", "MSFT"])
     assert_schema(bars)
     expected = pl.concat(
@@ -580,6 +582,27 @@ def test_resource_synthetic() -> None:
     )
     assert_frame_equal(bars, expected)
     assert bars["ts"][0] == utc(2024, 1, 2)
+
+
+def test_resource_synthetic_bars_end_at_the_last_complete_interval() -> None:
+    # Without a start, serving gets fresh bars: the last one opened one interval before
+    # the current interval began, whatever the time now.
+    before = datetime.now(UTC)
+    bars = MarketDataResource(n_bars=50, bar_minutes=15).bars(["AAPL"])
+    after = datetime.now(UTC)
+    last = bars["ts"][-1]
+    assert before - timedelta(minutes=30) <= last <= after - timedelta(minutes=15)
+    assert last.minute % 15 == 0
+    assert last.second == 0
+    assert bars["ts"].diff().drop_nulls().unique().to_list() == [timedelta(minutes=15)]
+    # The values are the seed's, wherever the bars start.
+    pinned = MarketDataResource(n_bars=50, bar_minutes=15, start="2024-01-02T00:00:00Z")
+    assert_frame_equal(bars.drop("ts"), pinned.bars(["AAPL"]).drop("ts"))
+
+
+def test_resource_synthetic_start_must_be_iso_8601() -> None:
+    with pytest.raises(ValueError, match="start: not an ISO-8601 time: 'yesterday'"):
+        MarketDataResource(start="yesterday").bars(["AAPL"])
 
 
 def test_resource_synthetic_start_must_have_an_offset() -> None:

@@ -133,6 +133,7 @@ def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
         "bars",
         "features",
         "indicator_sets",
+        "serving_features",
         "training_sets",
     ]
 

@@ -71,6 +71,14 @@ class OnlineFeatureReader:
             raise ValueError(f"feature service {service!r} must read exactly one feature view")
         projection = projections[0]
         self.columns = tuple(feature.name for feature in projection.features)
+        from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+        from feast.types import Float32
+
+        self._present = FieldStatus.PRESENT
+        # Values are read as float32 from the response: the service must be all Float32.
+        not_float32 = [f.name for f in projection.features if f.dtype != Float32]
+        if not_float32:
+            raise ValueError(f"feature service {service!r}: not Float32: {not_float32}")
         self._refs = tuple(
             f"{projection.name_alias or projection.name}__{name}" for name in self.columns
         )
@@ -93,30 +101,34 @@ class OnlineFeatureReader:
             features=self._service,
             entity_rows=[{ENTITY: symbol} for symbol in wanted],
             full_feature_names=True,
-        ).to_dict(include_event_timestamps=True)
+        ).proto
+        # Read the response's columns straight from its protobuf: converting each value to
+        # a Python object (`to_dict`) costs a quarter of a 100-symbol read.
+        position = {name: j for j, name in enumerate(response.metadata.feature_names.val)}
+        vectors = [response.results[position[ref]] for ref in self._refs]
+        present = self._present
+        # Per symbol (transposed from the response's per-feature columns): statuses, values.
+        statuses = zip(*(vector.statuses for vector in vectors), strict=True)
+        rows = zip(*([value.float_val for value in v.values] for v in vectors), strict=True)
+        # A view's fields are written together: one bar time per symbol.
+        stamps = [ts.seconds for ts in vectors[0].event_timestamps]
         oldest = (self._clock() - self.max_age).timestamp()
         answer = OnlineFeatures(columns=self.columns)
-        for i, symbol in enumerate(wanted):
-            values = [response[ref][i] for ref in self._refs]
-            stamps = [response[f"{ref}__ts"][i] for ref in self._refs]
-            if all(value is None for value in values):
+        for symbol, status, row, as_of in zip(wanted, statuses, rows, stamps, strict=True):
+            missing = [name for name, s in zip(self.columns, status, strict=True) if s != present]
+            if len(missing) == len(self.columns):
                 answer.problems[symbol] = "unknown symbol: no online features"
-                continue
-            missing = [
-                name for name, value in zip(self.columns, values, strict=True) if value is None
-            ]
-            if missing:
+            elif missing:
                 answer.problems[symbol] = f"incomplete online features: {missing} missing"
-                continue
-            as_of = min(stamps)
-            when = datetime.fromtimestamp(as_of, UTC)
-            if as_of < oldest:
+            elif as_of < oldest:
+                when = datetime.fromtimestamp(as_of, UTC).isoformat()
                 answer.problems[symbol] = (
-                    f"stale features: computed at {when.isoformat()}, older than the "
-                    f"{self.max_age} limit"
+                    f"stale features: computed at {when}, older than the {self.max_age} limit"
                 )
-                continue
-            answer.found[symbol] = SymbolFeatures(symbol, tuple(values), when)
+            else:
+                answer.found[symbol] = SymbolFeatures(
+                    symbol, row, datetime.fromtimestamp(as_of, UTC)
+                )
         return answer
 
     def require(self, symbols: Sequence[str]) -> np.ndarray:
