@@ -12,6 +12,15 @@ from trade2026_assets.definitions import MARKET_DATA_JOB, partition_range_tags
 
 ResourceT = TypeVar("ResourceT", bound=dg.ConfigurableResource)  # type: ignore[type-arg]
 
+# Every asset of the code location, by key.
+ALL_ASSETS = {
+    "market_bars",
+    "indicators",
+    "online_features",
+    "training_set",
+    "xgb_model",
+    "strategy_backtest",
+}
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.trade2026_assets.dagster_runs import ALL_ASSETS
 from trade2026_assets.warehouse import WarehouseResource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,14 +111,7 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
         "/".join(node["assetKey"]["path"]): node
         for node in dagster_dev.graphql(ASSETS_QUERY)["assetNodes"]
     }
-    assert set(nodes) == {
-        "market_bars",
-        "indicators",
-        "online_features",
-        "training_set",
-        "xgb_model",
-        "strategy_backtest",
-    }
+    assert set(nodes) == ALL_ASSETS
     assert nodes["market_bars"]["isPartitioned"]
     assert nodes["indicators"]["isPartitioned"]
     bar_checks = {

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.trade2026_assets.dagster_runs import run_market_data_job
+from tests.trade2026_assets.dagster_runs import ALL_ASSETS, run_market_data_job
 from trade2026_assets.definitions import MARKET_DATA_JOB, TRAINING_JOB, build_definitions, defs
 from trade2026_assets.indicators import IndicatorParams, warmup_bars
 from trade2026_assets.settings import AssetsSettings
@@ -26,14 +26,7 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert isinstance(loaded, dg.Definitions)
     graph = loaded.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {
-        "market_bars",
-        "indicators",
-        "online_features",
-        "training_set",
-        "xgb_model",
-        "strategy_backtest",
-    }
+    assert keys == ALL_ASSETS
     assert loaded.resolve_job_def(MARKET_DATA_JOB) is not None
     assert loaded.resolve_job_def(TRAINING_JOB) is not None
     # Lineage: the backtest leads back to the bars.
