@@ -180,11 +180,11 @@ def build_indicators(
         check_specs=INDICATOR_CHECK_SPECS,
         group_name="market_data",
         kinds={"clickhouse", "polars"},
-        metadata={"warehouse_table": FEATURES.name, "serving_table": SERVING_FEATURES.name},
+        metadata={"warehouse_table": FEATURES.name},
         description="RSI, MACD, Bollinger Bands, returns and volatility per symbol (TA-Lib "
         "definitions) in the warehouse table `features`; warm-up bars are dropped and every "
-        "row names its `indicator_set`. The model's features at each bar go to "
-        "`serving_features` (and, embedded, to Parquet): the feature store's offline rows.",
+        "row names its `indicator_set`. The model's features at each bar are the feature "
+        "store's offline rows: Parquet files (embedded) or the table `serving_features`.",
     )
     def indicators(
         context: dg.AssetExecutionContext,
@@ -206,11 +206,16 @@ def build_indicators(
             rows += warehouse.replace_partitions(
                 table=FEATURES, data=features.to_arrow(), partitions=batch
             )
+            # The feature store's offline rows: Parquet files (embedded) or the
+            # `serving_features` table that Feast's ClickHouse store reads (production).
             serving = serving_frame(features, created_at=created_at)
-            serving_rows += warehouse.replace_partitions(
-                table=SERVING_FEATURES, data=serving.to_arrow(), partitions=batch
-            )
-            feature_store.export_offline(serving, batch)
+            if feature_store.offline == "files":
+                feature_store.export_offline(serving, batch)
+                serving_rows += serving.height
+            else:
+                serving_rows += warehouse.replace_partitions(
+                    table=SERVING_FEATURES, data=serving.to_arrow(), partitions=batch
+                )
             bars_read += bars.height
             counts = features.group_by("symbol", maintain_order=True).len()
             rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})

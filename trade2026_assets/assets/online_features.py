@@ -14,23 +14,24 @@ import polars as pl
 from pydantic import Field
 
 from trade2026_assets.assets.evidence import markdown_table
-from trade2026_assets.feature_store.frame import ENTITY, FEATURE_VIEW, VIEW_FIELDS
+from trade2026_assets.feature_store.frame import ENTITY, FEATURE_VIEW, VIEW_FIELDS, serving_frame
 from trade2026_assets.feature_store.resource import FeatureStoreResource
-from trade2026_assets.warehouse import SERVING_FEATURES, WarehouseResource
+from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS
+from trade2026_assets.warehouse import WarehouseResource
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 PARITY_CHECK = "online_offline_parity"
 # The newest row per symbol: what the online store must hold.
-LATEST_SQL = """
-SELECT symbol, ts, close, rsi, macd, macd_signal, macd_histogram, bb_upper, bb_middle,
-    bb_lower, ret_1, ret_1_lag1, ret_1_lag2, volatility, macd_norm, macd_signal_norm,
-    macd_hist_norm, bb_pctb, bb_width
-FROM serving_features
+# The last feature rows of each symbol: enough to derive its latest serving row.
+LAST_FEATURE_ROWS_SQL = """
+SELECT symbol, ts, close, ret_1, log_ret_1, volatility, rsi, macd, macd_signal, macd_hist,
+    bb_upper, bb_middle, bb_lower, indicator_set
+FROM features
 WHERE symbol IN {symbols:Array(String)}
 ORDER BY symbol, ts DESC
-LIMIT 1 BY symbol
+LIMIT {rows:UInt32} BY symbol
 """
 MISMATCH_ROWS = 20
 
@@ -38,6 +39,20 @@ MISMATCH_ROWS = 20
 class OnlineFeaturesConfig(dg.Config):
     parity_sample: int = Field(
         default=100, ge=1, description="Symbols compared by the parity check per run."
+    )
+
+
+def latest_serving_rows(warehouse: WarehouseResource, symbols: Sequence[str]) -> pl.DataFrame:
+    """Each symbol's latest serving row, derived afresh from the warehouse's `features`
+    table by the code training uses: what the online store must hold."""
+    rows = warehouse.query_frame(
+        LAST_FEATURE_ROWS_SQL, {"symbols": list(symbols), "rows": FEATURE_LOOKBACK_ROWS}
+    )
+    return (
+        serving_frame(rows, created_at=datetime.now(UTC))
+        .group_by("symbol")
+        .agg(pl.all().sort_by("ts").last())
+        .sort("symbol")
     )
 
 
@@ -75,8 +90,8 @@ def _same_float32(online: float | None, warehouse: float) -> bool:
 def parity_result(
     store: "FeatureStore", latest: pl.DataFrame, symbols: Sequence[str]
 ) -> dg.AssetCheckResult:
-    """Compare the online store with the warehouse's latest rows (`LATEST_SQL`) for
-    `symbols`: every field equal at float32 precision, and the same bar time."""
+    """Compare the online store with each symbol's latest row derived from the warehouse
+    (`latest_serving_rows`): every field equal at float32 precision, same bar time."""
     online = read_online(store, symbols)
     by_symbol = {row["symbol"]: row for row in latest.iter_rows(named=True)}
     mismatches: list[dict[str, object]] = []
@@ -138,7 +153,7 @@ def build_online_features(
         ],
         group_name="market_data",
         kinds={"feast"},
-        metadata={"feature_view": FEATURE_VIEW, "offline_table": SERVING_FEATURES.name},
+        metadata={"feature_view": FEATURE_VIEW},
         description="Each symbol's latest features in the Feast online store (SQLite embedded, "
         "Redis in production): applies `feature_repo/` and materializes the bars that hold "
         "the run's symbols' newest rows.",
@@ -151,12 +166,13 @@ def build_online_features(
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = sorted(context.partition_keys)
         warehouse.ensure_schema()
-        latest = warehouse.query_frame(LATEST_SQL, {"symbols": symbols})
+        latest = latest_serving_rows(warehouse, symbols)
         missing = sorted(set(symbols) - set(latest.get_column("symbol").to_list()))
         if missing:
             raise dg.Failure(
                 description=f"no serving features in the warehouse for {missing}: "
-                "materialize `indicators` for them first",
+                "materialize `indicators` for them first (a symbol needs "
+                f"{FEATURE_LOOKBACK_ROWS} indicator rows)",
                 metadata={"symbols_without_rows": dg.MetadataValue.json(missing)},
             )
         feature_store.apply()

@@ -56,6 +56,10 @@ class TrainingSetParams(BaseModel):
         return self
 
 
+# Feature rows a bar's model features read: its own and, for the lags, the two before it.
+FEATURE_LOOKBACK_ROWS = 3
+
+
 def model_features(features: pl.DataFrame) -> pl.DataFrame:
     """The model's features per (symbol, ts) from the `features` table's rows, next to the
     columns they came from. Scale-free, so that one model serves every symbol. The one

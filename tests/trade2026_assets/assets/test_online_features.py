@@ -21,9 +21,15 @@ import redis
 
 from tests.conftest import REDIS_TEST_CONNECTION
 from tests.trade2026_assets.dagster_runs import QUIET, resource_of, run_market_data_job
-from trade2026_assets.assets.online_features import LATEST_SQL, PARITY_CHECK, parity_result
+from trade2026_assets.assets.indicators import build_indicators
+from trade2026_assets.assets.market_bars import build_market_bars
+from trade2026_assets.assets.online_features import (
+    PARITY_CHECK,
+    latest_serving_rows,
+    parity_result,
+)
 from trade2026_assets.definitions import MARKET_DATA_JOB, build_definitions, partition_range_tags
-from trade2026_assets.feature_store.frame import FEATURE_VIEW, SERVICE_FIELDS
+from trade2026_assets.feature_store.frame import FEATURE_VIEW, SERVICE_FIELDS, serving_frame
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.feature_store.retrieval import FeatureRetrievalError, OnlineFeatureReader
 from trade2026_assets.settings import FEATURE_REPO, AssetsSettings
@@ -43,7 +49,7 @@ class Platform:
 
     def latest(self, symbols: list[str]) -> pl.DataFrame:
         warehouse = resource_of(self.defs, "warehouse", WarehouseResource)
-        return warehouse.query_frame(LATEST_SQL, {"symbols": symbols})
+        return latest_serving_rows(warehouse, symbols)
 
 
 def redis_keys(project: str) -> list[bytes]:
@@ -216,6 +222,33 @@ def test_the_seed_commands_work_from_the_feature_repo(tmp_path: Path) -> None:
     )
     rsi, macd = (float(value) for value in printed.split())
     warehouse = resource_of(build_definitions(settings), "warehouse", WarehouseResource)
-    latest = warehouse.query_frame(LATEST_SQL, {"symbols": ["SYNA"]})
+    latest = latest_serving_rows(warehouse, ["SYNA"])
     assert rsi == pytest.approx(latest["rsi"][0], rel=1e-6)
     assert macd == pytest.approx(latest["macd"][0], rel=1e-6)
+
+
+def test_in_the_production_profile_indicators_fill_the_serving_table(tmp_path: Path) -> None:
+    # Production's Feast reads `serving_features` on the ClickHouse server; the same write
+    # runs here on chDB (no ClickHouse server on this machine, same SQL).
+    settings = AssetsSettings(home=tmp_path, symbols="SYNA,SYNB", synthetic_bars=200)
+    defs = build_definitions(settings)
+    production = FeatureStoreResource(
+        repo_path=str(FEATURE_REPO), state_dir=str(tmp_path / "fs"), offline="clickhouse"
+    )
+    partitions = dg.StaticPartitionsDefinition(settings.universe)
+    market_bars = build_market_bars(partitions, max_gap_bars=1.0)
+    result = dg.materialize(
+        [market_bars, build_indicators(partitions, market_bars)],
+        resources={**(defs.resources or {}), "feature_store": production},
+        tags=partition_range_tags("SYNA", "SYNB"),
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
+    )
+    assert result.success
+    warehouse = resource_of(defs, "warehouse", WarehouseResource)
+    stored = warehouse.query_frame("SELECT * FROM serving_features ORDER BY symbol, ts")
+    features = warehouse.query_frame("SELECT * FROM features ORDER BY symbol, ts")
+    expected = serving_frame(features, created_at=datetime.now(UTC))
+    assert stored.height == expected.height == 2 * (200 - 33 - 2)
+    assert stored.drop("created_at").equals(expected.drop("created_at"))
+    assert not production.offline_dir.exists()  # no Parquet export in this profile

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from trade2026_assets.feature_store.frame import VIEW_FIELDS, serving_frame
 from trade2026_assets.indicators import compute_indicators
 from trade2026_assets.market_data import synthetic_bars
-from trade2026_assets.ml.training_set import FEATURES, feature_frame
+from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS, FEATURES, feature_frame
 
 
 def test_serving_rows_equal_the_training_sets_features_bar_by_bar() -> None:
@@ -48,3 +49,15 @@ def test_the_indicator_columns_are_the_indicators_themselves() -> None:
     joined = serving.join(features, on=["symbol", "ts"])
     assert np.array_equal(joined["macd_histogram"].to_numpy(), joined["macd_hist"].to_numpy())
     assert np.array_equal(joined["bb_lower"].to_numpy(), joined["bb_lower_right"].to_numpy())
+
+
+def test_the_latest_row_needs_only_the_last_lookback_rows() -> None:
+    # The parity check derives each symbol's latest serving row from its last
+    # FEATURE_LOOKBACK_ROWS feature rows: they must give what the whole history gives.
+    features = compute_indicators(synthetic_bars("AAA", n_bars=300).select("symbol", "ts", "close"))
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    whole = serving_frame(features, created_at=created).tail(1)
+    tail = serving_frame(features.tail(FEATURE_LOOKBACK_ROWS), created_at=created)
+    assert tail.height == 1
+    assert_frame_equal(tail, whole)
+    assert serving_frame(features.tail(FEATURE_LOOKBACK_ROWS - 1), created_at=created).is_empty()
