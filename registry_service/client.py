@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -11,6 +12,7 @@ from registry_service.schemas import (
     DeploymentPublic,
     EntityPublic,
     EventPage,
+    LiveSlot,
     Page,
     SwapDetail,
     SwapPublic,
@@ -30,6 +32,7 @@ class RegistryClientError(Exception):
 class RegistryClient:
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1", headers=headers, timeout=timeout
         )
@@ -135,6 +138,29 @@ class RegistryClient:
 
     def get_swap(self, swap_id: str) -> SwapDetail:
         return SwapDetail.model_validate(self._call("GET", f"/swaps/{swap_id}"))
+
+    def live(self, *, environment: str, slot: str) -> LiveSlot:
+        """What is live in the slot now, since when and by which swap."""
+        return LiveSlot.model_validate(self._call("GET", f"/slots/{environment}/{slot}/live"))
+
+    def acknowledge(
+        self,
+        swap_id: str,
+        *,
+        consumer: str,
+        serving_since: datetime | None = None,
+        old_served_until: datetime | None = None,
+        error: str | None = None,
+    ) -> SwapDetail:
+        """A consumer serves the swap's target since `serving_since`, or (`error`) could not."""
+        body: dict[str, Any] = {"consumer": consumer, "success": error is None}
+        if error is not None:
+            body["error"] = error
+        if serving_since is not None:
+            body["serving_since"] = serving_since.isoformat()
+        if old_served_until is not None:
+            body["old_served_until"] = old_served_until.isoformat()
+        return SwapDetail.model_validate(self._call("POST", f"/swaps/{swap_id}/ack", json=body))
 
     def events(self, *, after: int = 0, limit: int = 100) -> EventPage:
         return EventPage.model_validate(

@@ -1,0 +1,273 @@
+"""Following the registry: whatever the slot's live deployment names is the live model.
+
+A background thread asks the registry what is live (every `poll_interval_s`, and at once
+when a registry event arrives over NATS). When the live deployment changes it loads the
+new model and warms it while the old one keeps answering, then switches with one
+reference assignment, and acknowledges the swap. A model that cannot load is never
+switched to; the registry hears about it as a failed acknowledgement. While the registry
+is unreachable the last good model keeps serving and the status says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from registry_service.client import RegistryClient, RegistryClientError
+from serving.model import Deployment, LiveModel, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PendingAck:
+    swap_id: str
+    serving_since: datetime | None = None
+    old_served_until: datetime | None = None
+    error: str | None = None
+
+
+@dataclass
+class FollowerStatus:
+    registry_reachable: bool = False
+    registry_error: str | None = None
+    last_poll_at: datetime | None = None
+    slot_empty: bool = False
+    nats: str = "off"
+    switches: int = 0
+    failed_deployments: dict[str, str] = field(default_factory=dict)
+    unsent_acks: int = 0
+
+
+class RegistryFollower:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        *,
+        environment: str,
+        slot: str,
+        consumer: str,
+        loader: Callable[[Deployment], LiveModel],
+        poll_interval_s: float = 1.0,
+        nats_url: str = "",
+        nats_subject_prefix: str = "trade2026.registry",
+    ) -> None:
+        self.registry = registry
+        self.environment = environment
+        self.slot = slot
+        self.consumer = consumer
+        self.loader = loader
+        self.poll_interval_s = poll_interval_s
+        self.nats_url = nats_url
+        self.nats_subject_prefix = nats_subject_prefix
+        # Read by request handlers without a lock: one attribute, replaced whole.
+        self.live: LiveModel | None = None
+        self.status = FollowerStatus(nats="connecting" if nats_url else "off")
+        self.started_at = utcnow()
+        self._pending: list[PendingAck] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # One poll at a time (the thread's, or a test's).
+        self._poll_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._threads.append(threading.Thread(target=self._run, name="registry-follower"))
+        if self.nats_url:
+            self._threads.append(threading.Thread(target=self._listen, name="registry-events"))
+        for thread in self._threads:
+            thread.daemon = True
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.registry.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll_once()
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+
+    # -- one poll ----------------------------------------------------------------------
+
+    def poll_once(self) -> None:
+        with self._poll_lock:
+            try:
+                self._send_pending_acks()
+                self._follow()
+                self.status.registry_reachable = True
+                self.status.registry_error = None
+            except (httpx.HTTPError, RegistryClientError) as exc:
+                self.status.registry_reachable = False
+                self.status.registry_error = f"{type(exc).__name__}: {exc}"
+                log.warning("registry unreachable, serving the last model: %s", exc)
+            finally:
+                self.status.last_poll_at = utcnow()
+                self.status.unsent_acks = len(self._pending)
+
+    def _follow(self) -> None:
+        live = self.registry.live(environment=self.environment, slot=self.slot)
+        self.status.slot_empty = live.deployment is None
+        if live.deployment is None:
+            return
+        deployment_id = str(live.deployment.deployment_id)
+        current = self.live
+        if current is not None and current.deployment.deployment_id == deployment_id:
+            return
+        if deployment_id in self.status.failed_deployments:
+            return
+        swap_id = str(live.activated_by_swap_id) if live.activated_by_swap_id else None
+        # A swap made before this worker started was acknowledged by the workers then.
+        acknowledge = swap_id is not None and (
+            current is not None
+            or (live.activated_at is not None and live.activated_at >= self.started_at)
+        )
+        try:
+            deployment = Deployment.from_config(
+                deployment_id=deployment_id,
+                entity_id=str(live.deployment.entity_id),
+                entity_name=live.deployment.entity_name,
+                entity_version=live.deployment.version,
+                config=live.deployment.config_snapshot,
+                activated_at=live.activated_at,
+                swap_id=swap_id,
+            )
+            loaded = self.loader(deployment)
+        except ModelLoadError as exc:
+            self.status.failed_deployments[deployment_id] = str(exc)
+            log.error("not switching to deployment %s: %s", deployment_id, exc)
+            if acknowledge and swap_id is not None:
+                self._acknowledge(PendingAck(swap_id, error=str(exc)))
+            return
+        switched = utcnow()
+        self.live = loaded.switched_in(switched)
+        self.status.switches += 1
+        log.info(
+            "serving %s (deployment %s, swap %s)", deployment.model_uri, deployment_id, swap_id
+        )
+        if acknowledge and swap_id is not None:
+            # The old model answered until this instant; the new one from it.
+            old_until = switched if current is not None else None
+            self._acknowledge(PendingAck(swap_id, switched, old_until))
+
+    def _acknowledge(self, ack: PendingAck) -> None:
+        self._pending.append(ack)
+        self._send_pending_acks()
+
+    def _send_pending_acks(self) -> None:
+        while self._pending:
+            ack = self._pending[0]
+            try:
+                self.registry.acknowledge(
+                    ack.swap_id,
+                    consumer=self.consumer,
+                    serving_since=ack.serving_since,
+                    old_served_until=ack.old_served_until,
+                    error=ack.error,
+                )
+            except RegistryClientError as exc:
+                if exc.status_code < 500:
+                    # Refused for good (e.g. the swap failed meanwhile): do not resend.
+                    log.warning("acknowledgement of swap %s refused: %s", ack.swap_id, exc)
+                else:
+                    raise
+            self._pending.pop(0)
+
+    # -- registry events ---------------------------------------------------------------
+
+    def _listen(self) -> None:
+        asyncio.run(self._listen_async())
+
+    async def _listen_async(self) -> None:
+        import nats
+        from nats.errors import Error as NatsError
+
+        async def wake(_: Any) -> None:
+            self._wake.set()
+
+        async def disconnected() -> None:
+            self.status.nats = "disconnected"
+
+        async def reconnected() -> None:
+            self.status.nats = "connected"
+            self._wake.set()
+
+        while not self._stop.is_set():
+            try:
+                client = await nats.connect(
+                    self.nats_url,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                )
+            except (NatsError, OSError) as exc:
+                self.status.nats = f"unreachable: {exc}"
+                await asyncio.sleep(2)
+                continue
+            await client.subscribe(f"{self.nats_subject_prefix}.swap.>", cb=wake)
+            await client.subscribe(f"{self.nats_subject_prefix}.deployment.>", cb=wake)
+            self.status.nats = "connected"
+            while not self._stop.is_set():
+                await asyncio.sleep(0.2)
+            await client.close()
+
+    # -- what the service reports ----------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        live = self.live
+        status = self.status
+        return {
+            "ready": live is not None,
+            "live": None if live is None else describe_model(live),
+            "registry": {
+                "url": str(self.registry.base_url),
+                "environment": self.environment,
+                "slot": self.slot,
+                "reachable": status.registry_reachable,
+                "error": status.registry_error,
+                "last_poll_at": _iso(status.last_poll_at),
+                "slot_empty": status.slot_empty,
+                "events": status.nats,
+            },
+            "consumer": self.consumer,
+            "switches": status.switches,
+            "failed_deployments": dict(status.failed_deployments),
+            "unsent_acknowledgements": status.unsent_acks,
+        }
+
+
+def describe_model(live: LiveModel) -> dict[str, Any]:
+    deployment = live.deployment
+    return {
+        "model_uri": deployment.model_uri,
+        "model_version": live.model_version,
+        "deployment_id": deployment.deployment_id,
+        "entity_id": deployment.entity_id,
+        "entity": f"{deployment.entity_name} {deployment.entity_version}",
+        "activated_at": _iso(deployment.activated_at),
+        "activated_by_swap_id": deployment.swap_id,
+        "serving_since": _iso(live.serving_since),
+        "loaded_at": _iso(live.loaded_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

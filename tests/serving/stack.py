@@ -1,0 +1,156 @@
+"""The real stack serving runs in: models in a real MLflow store, the registry as a process,
+and `bentoml serve` as a process, all under one state directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from registry_service.client import RegistryClient
+from registry_service.process import RegistryProcess, create_key
+from trade2026_assets.ml.training_set import FEATURES
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "default_ml_strategy"
+
+
+def register_models(home: Path, count: int) -> list[str]:
+    """`count` small boosters that answer differently, registered as versions 1..count of
+    default_ml_strategy in the MLflow store the pipeline uses under `home`; their URIs."""
+    import mlflow
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    tracking = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    (home / "mlflow").mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking)
+    experiment = mlflow.set_experiment("serving-tests")
+    uris = []
+    for version in range(1, count + 1):
+        rng = np.random.default_rng(version)
+        rows = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
+        labels = (rows[:, version % len(FEATURES)] > 0).astype(np.int8)
+        booster = xgb.train(
+            {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+            xgb.DMatrix(rows, label=labels, feature_names=list(FEATURES)),
+            num_boost_round=5,
+        )
+        with mlflow.start_run(experiment_id=experiment.experiment_id):
+            info = mlflow.xgboost.log_model(
+                booster,
+                name="model",
+                registered_model_name=MODEL,
+                pip_requirements=["xgboost"],
+            )
+        uris.append(f"models:/{MODEL}/{info.registered_model_version}")
+    return uris
+
+
+@dataclass
+class Serving:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"bentoml serve exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"serving not ready:\n{self.log.read_text()[-4000:]}")
+
+    def wait_up(self, timeout: float = 120) -> None:
+        """Listening (ready or not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"bentoml serve exited:\n{self.log.read_text()[-4000:]}")
+            try:
+                httpx.get(f"{self.url}/livez", timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AssertionError(f"serving did not start:\n{self.log.read_text()[-4000:]}")
+
+
+@contextmanager
+def registry_process(home: Path, port: int) -> Iterator[tuple[RegistryProcess, str]]:
+    env = {
+        "TRADE2026_HOME": str(home),
+        "REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
+    }
+    key = create_key(name="serving-tests", scopes="read,write,deploy", env=env)
+    with RegistryProcess(port=port, env=env, log_file=home / "registry.log") as registry:
+        yield registry, key
+
+
+@contextmanager
+def serving_process(
+    home: Path, *, port: int, registry_url: str, api_key: str, extra_env: dict[str, str]
+) -> Iterator[Serving]:
+    env = {
+        **os.environ,
+        "TRADE2026_HOME": str(home),
+        "SERVING_REGISTRY_URL": registry_url,
+        "SERVING_REGISTRY_API_KEY": api_key,
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        **extra_env,
+    }
+    for name in ("MLFLOW_TRACKING_URI", "CLICKHOUSE_URL", "FEAST_REDIS_CONNECTION_STRING"):
+        env.pop(name, None)
+    log = home / "serving.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "bentoml"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=REPO / "serving",
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    serving = Serving(f"http://127.0.0.1:{port}", process, log)
+    try:
+        yield serving
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def strategy_entity(client: RegistryClient, version: str, model_uri: str) -> str:
+    entity = client.create_entity(
+        name=MODEL,
+        type="strategy",
+        version=version,
+        description=f"serves {model_uri}",
+        config={"model_uri": model_uri, "buy_threshold": 0.6, "sell_threshold": 0.4},
+    )
+    return str(entity.entity_id)
