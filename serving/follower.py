@@ -85,6 +85,9 @@ class RegistryFollower:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        """Load what is live now (so a worker with a live slot is ready before it serves),
+        then follow in the background."""
+        self.poll_once()
         self._threads.append(threading.Thread(target=self._run, name="registry-follower"))
         if self.nats_url:
             self._threads.append(threading.Thread(target=self._listen, name="registry-events"))

@@ -1,0 +1,317 @@
+"""A real `bentoml serve` (2 workers) following a real registry process, models in a real
+MLflow store, online features from the pipeline's feature store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from registry_service.client import RegistryClient
+from tests.conftest import free_port
+from tests.serving.stack import (
+    MODEL,
+    Serving,
+    register_models,
+    registry_process,
+    serving_process,
+    strategy_entity,
+)
+from tests.trade2026_assets.dagster_runs import run_market_data_job
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.ml.training_set import FEATURES
+from trade2026_assets.settings import AssetsSettings
+
+WORKERS = 2
+MAX_BATCH_ROWS = 1000
+ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
+
+
+@dataclass
+class Stack:
+    home: Path
+    serving: Serving
+    registry: RegistryClient
+    uris: list[str]
+    entities: list[str]
+    before_deploy: tuple[int, dict[str, Any]]
+    live_entity: list[str] = field(default_factory=list)
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return httpx.post(f"{self.serving.url}{path}", json=body, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("serving")
+    uris = register_models(home, 2)
+    settings = AssetsSettings(home=home, symbols="SYNA,SYNB", synthetic_bars=200)
+    assert run_market_data_job(build_definitions(settings), ["SYNA", "SYNB"]).success
+    with (
+        registry_process(home, free_port()) as (registry, key),
+        RegistryClient(registry.url, api_key=key) as client,
+        serving_process(
+            home,
+            port=free_port(),
+            registry_url=registry.url,
+            api_key=key,
+            extra_env={
+                "SERVING_POLL_INTERVAL_S": "0.2",
+                "SERVING_MAX_BATCH_ROWS": str(MAX_BATCH_ROWS),
+            },
+        ) as serving,
+    ):
+        entities = [strategy_entity(client, f"1.0.{i}", uri) for i, uri in enumerate(uris)]
+        serving.wait_up()
+        # Nothing live in the slot yet: up, but not ready, and saying why.
+        time.sleep(1)
+        before = httpx.get(f"{serving.url}/readyz", timeout=5).status_code
+        described = httpx.get(f"{serving.url}/v1/model", timeout=5).json()
+        client.deploy(entity_id=entities[0], environment="production", deployed_by="tests")
+        client.deploy(entity_id=entities[1], environment="staging", deployed_by="tests")
+        serving.wait_ready()
+        wait_every_worker_live(serving)
+        yield Stack(home, serving, client, uris, entities, (before, described), [entities[0]])
+
+
+def wait_every_worker_live(serving: Serving, in_a_row: int = 30) -> None:
+    """Each worker follows the registry on its own: wait until answers from fresh
+    connections (spread over the workers) all show a live model."""
+    deadline = time.monotonic() + 30
+    streak = 0
+    while streak < in_a_row:
+        assert time.monotonic() < deadline, "a worker did not load the live model"
+        live = httpx.get(f"{serving.url}/v1/model", timeout=5).json()["live"]
+        streak = streak + 1 if live else 0
+        time.sleep(0.05)
+
+
+def local_predictions(home: Path, uri: str, rows: np.ndarray) -> np.ndarray:
+    import mlflow
+    import mlflow.xgboost
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    booster = mlflow.xgboost.load_model(uri)
+    return np.asarray(booster.inplace_predict(rows.astype(np.float32)), dtype=np.float64)
+
+
+def test_not_ready_until_a_model_is_live(stack: Stack) -> None:
+    status, described = stack.before_deploy
+    assert status == 503
+    assert described["ready"] is False
+    assert described["registry"]["reachable"] is True
+    assert described["registry"]["slot_empty"] is True
+    assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
+
+
+def test_predict_answers_batches_with_the_live_version(stack: Stack) -> None:
+    rows = np.random.default_rng(0).normal(size=(MAX_BATCH_ROWS, len(FEATURES)))
+    answer = stack.post("/predict", {"features": rows.tolist()})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"] == MODEL
+    assert body["version"] == "1"
+    expected = local_predictions(stack.home, stack.uris[0], rows)
+    assert np.allclose(body["predictions"], expected, rtol=0, atol=1e-7)
+    # The same rows with named columns in another order: the same answers.
+    order = list(reversed(FEATURES))
+    named = stack.post("/predict", {"features": rows[:, ::-1].tolist(), "columns": order})
+    assert named.json()["predictions"] == body["predictions"]
+
+
+def test_live_model_info_names_deployment_entity_and_version(stack: Stack) -> None:
+    described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
+    live = described["live"]
+    deployment = stack.registry.list_deployments(
+        environment="production", slot=MODEL, status="active"
+    ).items[0]
+    assert live["deployment_id"] == str(deployment.deployment_id)
+    assert live["entity"] == "default_ml_strategy 1.0.0"
+    assert live["model_uri"] == stack.uris[0]
+    assert live["model_version"] == "1"
+    assert live["serving_since"] is not None
+    assert described["feature_store"] == {"online_store": "sqlite", "ready": True, "error": None}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"features": [[1.0, 2.0]]}, "each row needs 10 values"),
+        ({"features": [ROW, ROW[:9]]}, "got rows of [9, 10] values"),
+        ({"features": [["a"] * 10]}, "valid number"),
+        ({"features": []}, "at least 1 item"),
+        ({"features": [ROW] * (MAX_BATCH_ROWS + 1)}, f"at most {MAX_BATCH_ROWS} per request"),
+        ({"features": [[1e39, *ROW[1:]]]}, "finite and fit in float32"),
+        ({"features": [ROW], "columns": ["rsi"] * 10}, "repeated ['rsi']"),
+        ({"rows": [ROW]}, "features"),
+        ("not json at all", "Invalid JSON"),
+        ('{"features": [[NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', "finite number"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(stack: Stack, body: Any, message: str) -> None:
+    if isinstance(body, str):
+        answer = httpx.post(
+            f"{stack.serving.url}/predict",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
+    else:
+        answer = stack.post("/predict", body)
+    assert answer.status_code == 400, answer.text
+    assert message in answer.text
+
+
+def test_the_seeds_curl_works(stack: Stack) -> None:
+    def curl(body: str) -> tuple[int, str]:
+        result = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-X",
+                "POST",
+                f"{stack.serving.url.replace('127.0.0.1', 'localhost')}/predict",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        text, _, code = result.stdout.rpartition("\n")
+        return int(code), text
+
+    code, text = curl(json.dumps({"features": [ROW]}))
+    assert code == 200, text
+    assert json.loads(text)["version"] == "1"
+    # The seed's own five numbers were its four-indicator model's; ours takes ten.
+    code, text = curl('{"features": [[50.0, 0.5, 0.3, 105.0, 95.0]]}')
+    assert code == 400
+    assert "each row needs 10 values (ret_1, ret_1_lag1" in text
+
+
+def test_signal_per_symbol_from_online_features(stack: Stack) -> None:
+    answer = stack.post("/signal", {"symbols": ["SYNA", "synb", "NOPE"]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["version"] == "1"
+    assert set(body["signals"]) == {"SYNA", "SYNB"}
+    assert body["errors"] == {"NOPE": "unknown symbol: no online features"}
+    for signal in body["signals"].values():
+        p = signal["probability"]
+        expected = "BUY" if p > 0.6 else "SELL" if p < 0.4 else "HOLD"
+        assert signal["action"] == expected
+        assert signal["size"] == (0.0 if expected == "HOLD" else 0.02)
+        assert datetime.fromisoformat(signal["features_as_of"]) <= datetime.now(UTC)
+    bad = stack.post("/signal", {"symbols": []})
+    assert bad.status_code == 400
+
+
+@dataclass
+class Observed:
+    sent: datetime
+    received: datetime
+    status: int
+    version: str | None
+
+
+def test_twenty_swaps_under_load_lose_no_request(stack: Stack) -> None:
+    observed: list[Observed] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                sent = datetime.now(UTC)
+                try:
+                    response = http.post(f"{stack.serving.url}/predict", json={"features": [ROW]})
+                    status = response.status_code
+                    version = response.json().get("version") if status == 200 else None
+                except httpx.HTTPError:
+                    status, version = 0, None
+                observed.append(Observed(sent, datetime.now(UTC), status, version))
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    swaps = []
+    try:
+        time.sleep(0.5)
+        live, other = stack.entities[0], stack.entities[1]
+        for i in range(20):
+            swap = stack.registry.swap(
+                from_entity_id=live, to_entity_id=other, reason=f"test {i}", initiated_by="tests"
+            )
+            deadline = time.monotonic() + 15
+            while len(stack.registry.get_swap(str(swap.swap_id)).acks) < WORKERS:
+                assert time.monotonic() < deadline, f"swap {i} not acknowledged by each worker"
+                time.sleep(0.05)
+            swaps.append(stack.registry.get_swap(str(swap.swap_id)))
+            live, other = other, live
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    stack.live_entity[0] = live
+
+    assert len(observed) > 200
+    assert [o for o in observed if o.status != 200] == []
+    version_of = {stack.entities[0]: "1", stack.entities[1]: "2"}
+    checked = 0
+    for i, swap in enumerate(swaps):
+        assert all(ack.success for ack in swap.acks)
+        assert all(ack.downtime_ms == 0 for ack in swap.acks)
+        # From the last worker's switch to the next commit, only the new version answers.
+        switched = max(ack.serving_since for ack in swap.acks if ack.serving_since)
+        until = swaps[i + 1].committed_at if i + 1 < len(swaps) else datetime.now(UTC)
+        assert until is not None
+        for o in observed:
+            if o.sent >= switched and o.received <= until:
+                assert o.version == version_of[str(swap.to_entity_id)], (i, o)
+                checked += 1
+    assert checked > 100
+
+
+def test_a_model_that_cannot_load_is_never_switched_to(stack: Stack) -> None:
+    live = stack.live_entity[0]
+    serving_version = stack.post("/predict", {"features": [ROW]}).json()["version"]
+    broken = strategy_entity(stack.registry, "9.9.9", f"models:/{MODEL}/99")
+    for staged in stack.registry.list_deployments(
+        environment="staging", slot=MODEL, status="active"
+    ).items:
+        stack.registry.deactivate(str(staged.deployment_id), reason="make room")
+    stack.registry.deploy(entity_id=broken, environment="staging", deployed_by="tests")
+    swap = stack.registry.swap(
+        from_entity_id=live, to_entity_id=broken, reason="broken model", initiated_by="tests"
+    )
+    deadline = time.monotonic() + 15
+    while len(acks := stack.registry.get_swap(str(swap.swap_id)).acks) < WORKERS:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert [ack.success for ack in acks] == [False] * WORKERS
+    assert all("cannot load models:/default_ml_strategy/99" in str(ack.error) for ack in acks)
+    # The old model still answers, and the service says why it did not switch.
+    answer = stack.post("/predict", {"features": [ROW]})
+    assert answer.status_code == 200
+    assert answer.json()["version"] == serving_version
+    described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
+    assert str(swap.to_deployment_id) in described["failed_deployments"]
+    assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
