@@ -7,6 +7,8 @@
 2. Train, register and backtest a model (`training_job`), with its gates.
 3. Start the registry on its embedded SQLite database, walk the seed's entity → deployment
    flow over HTTP, hot-swap the staging strategy into production and roll that swap back.
+4. Deploy the trained model as the production `default_ml_strategy`, start serving
+   (`bentoml serve`) on it, and ask it for the strategy's signal per symbol.
 
 It prints what it did. Re-running it re-materializes the same bars (replacing, not
 duplicating), registers the next patch versions and replaces what the last run deployed.
@@ -22,8 +24,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.process import RegistryProcess, create_key
+from serving.model import MODEL_NAME
+from serving.process import ServingProcess
 from trade2026_assets.definitions import (
     MARKET_DATA_JOB,
     TRAINING_JOB,
@@ -129,6 +135,70 @@ def swap_and_roll_back(client: RegistryClient, live_id: str, staged_id: str) -> 
     )
 
 
+def serve_signals(
+    client: RegistryClient,
+    registry_url: str,
+    key: str,
+    model_uri: str,
+    home: Path,
+    symbols: list[str],
+) -> bool:
+    """Deploy the trained model as the production strategy, start serving on it and ask
+    for the strategy's signals."""
+    entity = client.create_entity(
+        name=MODEL_NAME,
+        type="strategy",
+        version=next_version(client, MODEL_NAME, "1.0"),
+        description="the demo's trained model",
+        config={"model_uri": model_uri, "buy_threshold": 0.6, "sell_threshold": 0.4},
+    )
+    for old in client.list_deployments(
+        environment="production", slot=MODEL_NAME, status="active"
+    ).items:
+        client.deactivate(str(old.deployment_id), reason="replaced by the demo")
+    client.deploy(entity_id=str(entity.entity_id), environment="production", deployed_by="demo")
+    say(f"  deployed    {entity.name} {entity.version} ({model_uri}) → production/{MODEL_NAME}")
+    port = int(os.environ.get("SERVING_PORT", "3000"))
+    if not port_is_free(port):
+        say(f"error: port {port} is in use; stop what runs there or set SERVING_PORT")
+        return False
+    log_file = home / "logs" / "serving-demo.log"
+    say(f"starting serving on http://127.0.0.1:{port} (bentoml serve, log: {log_file})")
+    env = {
+        "TRADE2026_HOME": str(home),
+        "SERVING_REGISTRY_URL": registry_url,
+        "SERVING_REGISTRY_API_KEY": key,
+        "BENTOML_HOME": str(home / "bentoml"),
+    }
+    with ServingProcess(port=port, env=env, log_file=log_file) as serving:
+        serving.wait_ready()
+        live = httpx.get(f"{serving.url}/v1/model", timeout=10).json()["live"]
+        say(
+            f"serving {live['model_uri']} (deployment {live['deployment_id']}, "
+            f"since {live['serving_since']})"
+        )
+        answer = httpx.post(f"{serving.url}/signal", json={"symbols": symbols}, timeout=30)
+        if answer.status_code != 200:
+            say(f"error: /signal answered {answer.status_code}: {answer.text}")
+            return False
+        body = answer.json()
+        say(f"signals (model version {body['version']}):")
+        for symbol, signal in body["signals"].items():
+            say(
+                f"  {symbol:<6} {signal['action']:<4}  size {signal['size']:.2f}  "
+                f"confidence {signal['confidence']:.3f}  p(up) {signal['probability']:.3f}  "
+                f"features as of {signal['features_as_of'][:16]}"
+            )
+        for symbol, problem in body["errors"].items():
+            say(f"  {symbol:<6} {problem}")
+    say("serving stopped. Run it yourself with: cd serving && ../.venv/bin/bentoml serve")
+    return True
+
+
+def universe() -> list[str]:
+    return AssetsSettings().universe
+
+
 def _describe(client: RegistryClient, entity_id: str) -> str:
     entity = client.get_entity(entity_id)
     return f"{entity.name} {entity.version} [{entity.status}]"
@@ -220,8 +290,9 @@ def check_line(evaluation: Any) -> str:
     return f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}"
 
 
-def train_and_backtest() -> bool:
-    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them."""
+def train_and_backtest() -> str | None:
+    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them.
+    The registered model's URI, or None when the run failed."""
 
     say("training: training_set → xgb_model → strategy_backtest (MLflow under the state dir)")
     result = run_job(TRAINING_JOB)
@@ -266,8 +337,9 @@ def train_and_backtest() -> bool:
             )
     if not result.success:
         say(f"error: training run {result.run_id} failed: {failure_summary(result)}")
-        return False
-    return True
+        return None
+    model_uri: str = metadata["xgb_model"]["model_uri"]
+    return model_uri
 
 
 def failure_summary(result: Any) -> str:
@@ -305,7 +377,8 @@ def main() -> int:
         return 1
     if not materialize_market_data(home):
         return 1
-    if not train_and_backtest():
+    model_uri = train_and_backtest()
+    if model_uri is None:
         return 1
     key = demo_key(home)
     log_file = home / "logs" / "registry-demo.log"
@@ -317,6 +390,8 @@ def main() -> int:
         say(f"registry ready: {client.ready()}")
         try:
             walk_flow(client)
+            if not serve_signals(client, registry.url, key, model_uri, home, universe()):
+                return 1
         except RegistryClientError as exc:
             say(f"error: {exc}")
             return 1

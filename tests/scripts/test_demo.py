@@ -13,7 +13,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_demo(home: Path, port: int) -> str:
-    env = {**os.environ, "TRADE2026_HOME": str(home), "REGISTRY_PORT": str(port)}
+    env = {
+        **os.environ,
+        "TRADE2026_HOME": str(home),
+        "REGISTRY_PORT": str(port),
+        "SERVING_PORT": str(free_port()),
+    }
     env.pop("REGISTRY_DATABASE_URL", None)
     env.pop("DAGSTER_HOME", None)
     env.pop("CLICKHOUSE_URL", None)
@@ -26,7 +31,7 @@ def run_demo(home: Path, port: int) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -44,7 +49,7 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     assert "check online_features.online_offline_parity: passed" in first
     # Online features: every symbol served, fresh, from the SQLite online store.
     assert "online features (sqlite online store, feature service default_ml_strategy_v1" in first
-    assert first.count(" as of ") == 5
+    assert first.count("  as of ") == 5
     assert "25000 bars stored" in first
     assert "SYNA     4967 rows" in first
     assert (tmp_path / "warehouse").is_dir()
@@ -64,6 +69,17 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     )
     assert "rolled back production/strategy_a: strategy_a 1.0.0 [active] live again" in first
     assert "(same deployment: yes)" in first
+    # Serving: the trained model deployed, served, and asked for every symbol's signal.
+    assert (
+        "deployed    default_ml_strategy 1.0.0 (models:/default_ml_strategy/1) → "
+        "production/default_ml_strategy" in first
+    )
+    assert "serving models:/default_ml_strategy/1 (deployment" in first
+    assert "signals (model version 1):" in first
+    signals = [line for line in first.splitlines() if "features as of" in line]
+    assert len(signals) == 5
+    assert all(line.split()[1] in {"BUY", "SELL", "HOLD"} for line in signals)
+    assert "serving stopped" in first
     # strategy_a live in production, strategy_b in staging and its swapped-out production row.
     assert "deployments: total=3 active=2" in first
     assert (tmp_path / "registry.db").exists()
@@ -72,4 +88,8 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     assert "model models:/default_ml_strategy/2" in second
     assert "registered  strategy_a 1.0.1" in second
     assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
-    assert "deployments: total=6 active=2" in second
+    # (the first run's default_ml_strategy deployment is still live until this run replaces it)
+    assert "deployments: total=7 active=3" in second
+    # Serving follows the registry to the newly trained model and signals with it.
+    assert "deployed    default_ml_strategy 1.0.1 (models:/default_ml_strategy/2)" in second
+    assert "signals (model version 2):" in second

@@ -3,24 +3,17 @@ and `bentoml serve` as a process, all under one state directory."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from registry_service.client import RegistryClient
 from registry_service.process import RegistryProcess, create_key
+from serving.process import ServingProcess
 from trade2026_assets.ml.training_set import FEATURES
 
-REPO = Path(__file__).resolve().parents[2]
 MODEL = "default_ml_strategy"
 
 
@@ -56,39 +49,6 @@ def register_models(home: Path, count: int) -> list[str]:
     return uris
 
 
-@dataclass
-class Serving:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"bentoml serve exited:\n{self.log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"serving not ready:\n{self.log.read_text()[-4000:]}")
-
-    def wait_up(self, timeout: float = 120) -> None:
-        """Listening (ready or not)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"bentoml serve exited:\n{self.log.read_text()[-4000:]}")
-            try:
-                httpx.get(f"{self.url}/livez", timeout=2)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise AssertionError(f"serving did not start:\n{self.log.read_text()[-4000:]}")
-
-
 @contextmanager
 def registry_process(home: Path, port: int) -> Iterator[tuple[RegistryProcess, str]]:
     env = {
@@ -100,49 +60,17 @@ def registry_process(home: Path, port: int) -> Iterator[tuple[RegistryProcess, s
         yield registry, key
 
 
-@contextmanager
 def serving_process(
     home: Path, *, port: int, registry_url: str, api_key: str, extra_env: dict[str, str]
-) -> Iterator[Serving]:
+) -> ServingProcess:
     env = {
-        **os.environ,
         "TRADE2026_HOME": str(home),
         "SERVING_REGISTRY_URL": registry_url,
         "SERVING_REGISTRY_API_KEY": api_key,
         "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
         **extra_env,
     }
-    for name in ("MLFLOW_TRACKING_URI", "CLICKHOUSE_URL", "FEAST_REDIS_CONNECTION_STRING"):
-        env.pop(name, None)
-    log = home / "serving.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "bentoml"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO / "serving",
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    serving = Serving(f"http://127.0.0.1:{port}", process, log)
-    try:
-        yield serving
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+    return ServingProcess(port=port, env=env, log_file=home / "serving.log")
 
 
 def strategy_entity(client: RegistryClient, version: str, model_uri: str) -> str:

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from registry_service.client import RegistryClient
+from serving.process import ServingProcess
 from tests.conftest import free_port
 from tests.serving.stack import (
     MODEL,
-    Serving,
     register_models,
     registry_process,
     serving_process,
@@ -40,7 +40,7 @@ ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 @dataclass
 class Stack:
     home: Path
-    serving: Serving
+    serving: ServingProcess
     registry: RegistryClient
     uris: list[str]
     entities: list[str]
@@ -84,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(home, serving, client, uris, entities, (before, described), [entities[0]])
 
 
-def wait_every_worker_live(serving: Serving, in_a_row: int = 30) -> None:
+def wait_every_worker_live(serving: ServingProcess, in_a_row: int = 30) -> None:
     """Each worker follows the registry on its own: wait until answers from fresh
     connections (spread over the workers) all show a live model."""
     deadline = time.monotonic() + 30

@@ -1,0 +1,118 @@
+"""Start `bentoml serve` (from `serving/`) as a child process: the demo, tests, benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+SERVING_DIR = Path(__file__).resolve().parent
+# Servers of the production profile that the embedded serving process must not pick up
+# from the caller's shell.
+_PROFILE_VARIABLES = ("MLFLOW_TRACKING_URI", "CLICKHOUSE_URL", "FEAST_REDIS_CONNECTION_STRING")
+
+
+class ServingProcess:
+    """A `bentoml serve` child process; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        env: Mapping[str, str] | None = None,
+        log_file: Path | None = None,
+        host: str = "127.0.0.1",
+        inherit_servers: bool = False,
+    ) -> None:
+        self.port = port
+        self.host = host
+        self.url = f"http://{host}:{port}"
+        base = dict(os.environ)
+        if not inherit_servers:
+            for name in _PROFILE_VARIABLES:
+                base.pop(name, None)
+        self._env = {"BENTOML_DO_NOT_TRACK": "true", **base, **(env or {})}
+        self._log_path = log_file
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServingProcess:
+        if self._log_path is not None:
+            self._log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self._log_path.open("ab")
+        bentoml = Path(sys.executable).parent / "bentoml"
+        self.process = subprocess.Popen(
+            [str(bentoml), "serve", "--host", self.host, "--port", str(self.port)],
+            cwd=SERVING_DIR,
+            env=self._env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            # Its own process group, so stop() reaches BentoML's worker processes too.
+            start_new_session=True,
+        )
+        return self
+
+    def _check_running(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(
+                f"bentoml serve exited with code {self.process.returncode}"
+                + (f"; see {self._log_path}" if self._log_path else "")
+            )
+
+    def wait_up(self, timeout: float = 120.0) -> None:
+        """Listening, whether or not a model is loaded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                httpx.get(f"{self.url}/livez", timeout=2.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise TimeoutError(f"serving at {self.url} not up after {timeout:.0f}s")
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """A model is loaded (`/readyz` answers 200)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"serving at {self.url} not ready after {timeout:.0f}s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout)
+        self._signal_group(signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+    def __enter__(self) -> ServingProcess:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
