@@ -50,10 +50,13 @@ def register_models(home: Path, count: int) -> list[str]:
 
 
 @contextmanager
-def registry_process(home: Path, port: int) -> Iterator[tuple[RegistryProcess, str]]:
+def registry_process(
+    home: Path, port: int, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[RegistryProcess, str]]:
     env = {
         "TRADE2026_HOME": str(home),
         "REGISTRY_DATABASE_URL": f"sqlite:///{home / 'registry.db'}",
+        **(extra_env or {}),
     }
     key = create_key(name="serving-tests", scopes="read,write,deploy", env=env)
     with RegistryProcess(port=port, env=env, log_file=home / "registry.log") as registry:

@@ -1,0 +1,116 @@
+"""Following the registry when it is away, and over NATS when it speaks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import numpy as np
+import xgboost as xgb
+
+from registry_service.client import RegistryClient
+from serving.follower import RegistryFollower
+from serving.model import Deployment, LiveModel, ModelLoadError
+from tests.conftest import NATS_TEST_URL, free_port
+from tests.serving.stack import register_models, registry_process, serving_process, strategy_entity
+from trade2026_assets.ml.training_set import FEATURES
+from trade2026_assets.strategy import StrategyConfig
+
+
+def small_model() -> LiveModel:
+    rows = np.random.default_rng(0).normal(size=(100, len(FEATURES))).astype(np.float32)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "nthread": 1},
+        xgb.DMatrix(rows, label=rows[:, 0] > 0, feature_names=list(FEATURES)),
+        num_boost_round=2,
+    )
+    deployment = Deployment(
+        deployment_id="d-1",
+        entity_id="e-1",
+        entity_name="default_ml_strategy",
+        entity_version="1.0.0",
+        model_uri="models:/default_ml_strategy/1",
+        strategy=StrategyConfig(),
+        activated_at=None,
+        swap_id=None,
+    )
+    return LiveModel(deployment, booster, "1", (0, 0), datetime.now(UTC))
+
+
+def never_called(_: Deployment) -> LiveModel:
+    raise ModelLoadError("the registry is away: nothing should be loaded")
+
+
+def test_an_unreachable_registry_keeps_the_last_model_serving() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    follower = RegistryFollower(
+        RegistryClient(dead, timeout=1.0),
+        environment="production",
+        slot="default_ml_strategy",
+        consumer="test",
+        loader=never_called,
+    )
+    model = small_model()
+    follower.live = model
+    follower.poll_once()
+    assert follower.live is model
+    described = follower.describe()
+    assert described["ready"] is True
+    assert described["registry"]["reachable"] is False
+    assert "ConnectError" in described["registry"]["error"]
+    assert described["live"]["model_version"] == "1"
+
+
+def test_a_swap_reaches_every_worker_over_nats_before_any_poll(tmp_path: Path) -> None:
+    token = uuid.uuid4().hex[:10]
+    stream, prefix = f"T26TEST_{token}", f"t26test.{token}"
+    uris = register_models(tmp_path, 2)
+    registry_env = {
+        "NATS_URL": NATS_TEST_URL,
+        "REGISTRY_NATS_STREAM": stream,
+        "REGISTRY_NATS_SUBJECT_PREFIX": prefix,
+        "REGISTRY_RELAY_INTERVAL_SECONDS": "0.05",
+    }
+    try:
+        with (
+            registry_process(tmp_path, free_port(), registry_env) as (registry, key),
+            RegistryClient(registry.url, api_key=key) as client,
+        ):
+            first, second = (strategy_entity(client, f"1.0.{i}", u) for i, u in enumerate(uris))
+            client.deploy(entity_id=first, environment="production", deployed_by="tests")
+            client.deploy(entity_id=second, environment="staging", deployed_by="tests")
+            serving_env = {
+                # A poll a minute: only an event can bring the swap in within seconds.
+                "SERVING_POLL_INTERVAL_S": "60",
+                "SERVING_NATS_URL": NATS_TEST_URL,
+                "SERVING_NATS_SUBJECT_PREFIX": prefix,
+            }
+            with serving_process(
+                tmp_path, port=free_port(), registry_url=registry.url, api_key=key,
+                extra_env=serving_env,
+            ) as serving:  # fmt: skip
+                serving.wait_ready()
+                time.sleep(2)  # the workers' event subscriptions are in place
+                swap = client.swap(
+                    from_entity_id=first, to_entity_id=second, reason="nats", initiated_by="t"
+                )
+                deadline = time.monotonic() + 10
+                while len(acks := client.get_swap(str(swap.swap_id)).acks) < 2:
+                    assert time.monotonic() < deadline, "the swap did not arrive by event"
+                    time.sleep(0.05)
+                assert all(ack.success for ack in acks)
+                assert max(ack.propagation_ms or 0 for ack in acks) < 2000
+    finally:
+
+        async def delete() -> None:
+            connection = await nats.connect(NATS_TEST_URL, connect_timeout=2)
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await connection.jetstream().delete_stream(stream)
+            await connection.close()
+
+        asyncio.run(delete())
