@@ -11,7 +11,7 @@ TRADE2026_HOME ?= $(CURDIR)/.trade2026
 DAGSTER_HOME ?= $(TRADE2026_HOME)/dagster
 DAGSTER_PORT ?= 3070
 
-.PHONY: demo dagster test lint typecheck unit bench lock clean
+.PHONY: demo dagster test lint typecheck unit bench bento lock clean
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/python scripts/demo.py
@@ -24,6 +24,16 @@ dagster: $(VENV)/.synced
 		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 test: lint typecheck unit
+
+# A Bento of the serving service: the project's wheel and locked requirements, then
+# `bentoml build` (which wants uv on PATH) into $(TRADE2026_HOME)/bentoml.
+bento: $(VENV)/.synced
+	rm -rf serving/build
+	$(UV) build --wheel --out-dir serving/build
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+		--output-file serving/build/requirements.txt
+	cd serving && PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" BENTOML_HOME="$(TRADE2026_HOME)/bentoml" \
+		BENTOML_DO_NOT_TRACK=true ../$(VENV)/bin/bentoml build
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
@@ -42,6 +52,7 @@ bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.indicators $(BENCH_ARGS_INDICATORS)
 	$(VENV)/bin/python -m bench.training $(BENCH_ARGS_TRAINING)
 	$(VENV)/bin/python -m bench.online_features $(BENCH_ARGS_ONLINE)
+	$(VENV)/bin/python -m bench.serving $(BENCH_ARGS_SERVING)
 
 lock: $(UV)
 	$(UV) lock

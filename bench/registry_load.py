@@ -123,7 +123,7 @@ def run_wrk(url: str, script: str, *, connections: int, seconds: int) -> dict[st
         out = subprocess.run(
             [
                 "wrk",
-                f"-t{WRK_THREADS}",
+                f"-t{min(WRK_THREADS, connections)}",
                 f"-c{connections}",
                 f"-d{seconds}s",
                 "--timeout",

@@ -4,7 +4,8 @@ A background thread asks the registry what is live (every `poll_interval_s`, and
 when a registry event arrives over NATS). When the live deployment changes it loads the
 new model and warms it while the old one keeps answering, then switches with one
 reference assignment, and acknowledges the swap. A model that cannot load is never
-switched to; the registry hears about it as a failed acknowledgement. While the registry
+switched to; the registry hears about it as a failed acknowledgement, and the load is
+retried every `retry_failed_s` (the model store may have been away). While the registry
 is unreachable the last good model keeps serving and the status says so.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +62,7 @@ class RegistryFollower:
         consumer: str,
         loader: Callable[[Deployment], LiveModel],
         poll_interval_s: float = 1.0,
+        retry_failed_s: float = 30.0,
         nats_url: str = "",
         nats_subject_prefix: str = "trade2026.registry",
     ) -> None:
@@ -69,6 +72,8 @@ class RegistryFollower:
         self.consumer = consumer
         self.loader = loader
         self.poll_interval_s = poll_interval_s
+        self.retry_failed_s = retry_failed_s
+        self._failed_at: dict[str, float] = {}
         self.nats_url = nats_url
         self.nats_subject_prefix = nats_subject_prefix
         # Read by request handlers without a lock: one attribute, replaced whole.
@@ -134,7 +139,8 @@ class RegistryFollower:
         current = self.live
         if current is not None and current.deployment.deployment_id == deployment_id:
             return
-        if deployment_id in self.status.failed_deployments:
+        failed_at = self._failed_at.get(deployment_id)
+        if failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s:
             return
         swap_id = str(live.activated_by_swap_id) if live.activated_by_swap_id else None
         # A swap made before this worker started was acknowledged by the workers then.
@@ -154,13 +160,18 @@ class RegistryFollower:
             )
             loaded = self.loader(deployment)
         except ModelLoadError as exc:
+            # Retried later (MLflow may have been away); the registry hears it once.
+            first_failure = deployment_id not in self._failed_at
+            self._failed_at[deployment_id] = time.monotonic()
             self.status.failed_deployments[deployment_id] = str(exc)
             log.error("not switching to deployment %s: %s", deployment_id, exc)
-            if acknowledge and swap_id is not None:
+            if acknowledge and swap_id is not None and first_failure:
                 self._acknowledge(PendingAck(swap_id, error=str(exc)))
             return
         switched = utcnow()
         self.live = loaded.switched_in(switched)
+        self.status.failed_deployments.pop(deployment_id, None)
+        self._failed_at.pop(deployment_id, None)
         self.status.switches += 1
         log.info(
             "serving %s (deployment %s, swap %s)", deployment.model_uri, deployment_id, swap_id
