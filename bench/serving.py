@@ -18,8 +18,6 @@ Usage: python -m bench.serving [--seconds 5] [--swaps 20]
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import shutil
 import statistics
@@ -109,7 +107,7 @@ def main() -> None:
     import httpx
 
     from registry_service.client import RegistryClient
-    from tests.conftest import free_port
+    from tests.conftest import delete_stream, free_port
     from tests.serving.stack import (
         register_models,
         registry_process,
@@ -206,7 +204,7 @@ def main() -> None:
                         time.sleep(0.2)
                 reference = inplace_reference(home, uris[0])
         finally:
-            asyncio.run(_delete_stream(stream))
+            delete_stream(stream, NATS_URL)
 
     rows.append(
         {
@@ -248,15 +246,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{row['scenario']:<48}{clients:>8}{rps:>10}{row['p50_ms']:>10.2f}"
             f"{row['p99_ms']:>10.2f}{row.get('errors', 0):>8}  {target}"
         )
-
-
-async def _delete_stream(name: str) -> None:
-    import nats
-
-    connection = await nats.connect(NATS_URL, connect_timeout=2)
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await connection.jetstream().delete_stream(name)
-    await connection.close()
 
 
 if __name__ == "__main__":

@@ -37,7 +37,38 @@ def create_key(*, name: str, scopes: str, env: Mapping[str, str] | None = None) 
     return result.stdout.strip()
 
 
-class RegistryProcess:
+class ChildProcessGroup:
+    """A server started in a process group of its own, stopped with everything it forked
+    (workers included): SIGTERM, then SIGKILL for what is left."""
+
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout)
+        # Workers that outlived their supervisor go too.
+        self._signal_group(signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class RegistryProcess(ChildProcessGroup):
     """A registry server child process; a context manager that stops it on exit."""
 
     def __init__(
@@ -100,28 +131,5 @@ class RegistryProcess:
             time.sleep(0.1)
         raise TimeoutError(f"registry at {self.url} not ready after {timeout:.0f}s")
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is not None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.process.wait(timeout)
-            # Workers that outlived their supervisor go too.
-            self._signal_group(signal.SIGKILL)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-
     def __enter__(self) -> RegistryProcess:
         return self.start() if self.process is None else self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()

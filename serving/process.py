@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,13 +12,15 @@ from typing import IO
 
 import httpx
 
+from registry_service.process import ChildProcessGroup
+
 SERVING_DIR = Path(__file__).resolve().parent
 # Servers of the production profile that the embedded serving process must not pick up
 # from the caller's shell.
 _PROFILE_VARIABLES = ("MLFLOW_TRACKING_URI", "CLICKHOUSE_URL", "FEAST_REDIS_CONNECTION_STRING")
 
 
-class ServingProcess:
+class ServingProcess(ChildProcessGroup):
     """A `bentoml serve` child process; a context manager that stops it on exit."""
 
     def __init__(
@@ -92,27 +92,5 @@ class ServingProcess:
             time.sleep(0.2)
         raise TimeoutError(f"serving at {self.url} not ready after {timeout:.0f}s")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.process.wait(timeout)
-        self._signal_group(signal.SIGKILL)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-
     def __enter__(self) -> ServingProcess:
         return self.start() if self.process is None else self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()

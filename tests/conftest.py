@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
 import pytest
 
 from registry_service.db import temporary_postgres_database
@@ -24,6 +27,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def delete_stream(name: str, url: str = NATS_TEST_URL) -> None:
+    """Remove a JetStream stream a test or benchmark made (absent is fine)."""
+
+    async def delete() -> None:
+        connection = await nats.connect(url, connect_timeout=2)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await connection.jetstream().delete_stream(name)
+        await connection.close()
+
+    asyncio.run(delete())
 
 
 @pytest.fixture

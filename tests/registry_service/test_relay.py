@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from sqlalchemy import update
 from registry_service.db import Database
 from registry_service.models import OutboxEvent
 from registry_service.relay import OutboxRelay
-from tests.conftest import NATS_TEST_URL, free_port
+from tests.conftest import NATS_TEST_URL, delete_stream, free_port
 
 API = "/api/v1"
 
@@ -28,14 +27,7 @@ def stream() -> Iterator[tuple[str, str]]:
     token = uuid.uuid4().hex[:10]
     name, prefix = f"T26TEST_{token}", f"t26test.{token}"
     yield name, prefix
-
-    async def delete() -> None:
-        nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await nc.jetstream().delete_stream(name)
-        await nc.close()
-
-    asyncio.run(delete())
+    delete_stream(name)
 
 
 async def stream_messages(name: str) -> list[tuple[str | None, dict[str, Any], str]]:

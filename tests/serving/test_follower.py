@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nats
 import numpy as np
 import xgboost as xgb
 
 from registry_service.client import RegistryClient
 from serving.follower import RegistryFollower
 from serving.model import Deployment, LiveModel, ModelLoadError
-from tests.conftest import NATS_TEST_URL, free_port
+from tests.conftest import NATS_TEST_URL, delete_stream, free_port
 from tests.serving.stack import register_models, registry_process, serving_process, strategy_entity
 from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.strategy import StrategyConfig
@@ -106,11 +103,4 @@ def test_a_swap_reaches_every_worker_over_nats_before_any_poll(tmp_path: Path) -
                 assert all(ack.success for ack in acks)
                 assert max(ack.propagation_ms or 0 for ack in acks) < 2000
     finally:
-
-        async def delete() -> None:
-            connection = await nats.connect(NATS_TEST_URL, connect_timeout=2)
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await connection.jetstream().delete_stream(stream)
-            await connection.close()
-
-        asyncio.run(delete())
+        delete_stream(stream)
