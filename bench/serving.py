@@ -79,11 +79,12 @@ def sequential(url: str, body: str, calls: int) -> dict[str, float]:
 
 
 def inplace_reference(home: Path, uri: str, calls: int = 5000) -> dict[str, float]:
-    import mlflow
     import mlflow.xgboost
 
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
-    booster = mlflow.xgboost.load_model(uri)
+    from tests.serving.stack import mlflow_store
+
+    with mlflow_store(home) as mlflow:
+        booster = mlflow.xgboost.load_model(uri)
     row = np.zeros((1, 10), dtype=np.float32)
     for _ in range(200):
         booster.inplace_predict(row)

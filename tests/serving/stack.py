@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from registry_service.client import RegistryClient
 from registry_service.process import RegistryProcess, create_key
 from serving.process import ServingProcess
 from trade2026_assets.ml.training_set import FEATURES
+from trade2026_assets.tracking import MlflowResource
 
 MODEL = "default_ml_strategy"
 
@@ -20,33 +22,41 @@ MODEL = "default_ml_strategy"
 def register_models(home: Path, count: int) -> list[str]:
     """`count` small boosters that answer differently, registered as versions 1..count of
     default_ml_strategy in the MLflow store the pipeline uses under `home`; their URIs."""
-    import mlflow
     import mlflow.xgboost
     import xgboost as xgb
 
-    tracking = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-    (home / "mlflow").mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking)
-    experiment = mlflow.set_experiment("serving-tests")
     uris = []
-    for version in range(1, count + 1):
-        rng = np.random.default_rng(version)
-        rows = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
-        labels = (rows[:, version % len(FEATURES)] > 0).astype(np.int8)
-        booster = xgb.train(
-            {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
-            xgb.DMatrix(rows, label=labels, feature_names=list(FEATURES)),
-            num_boost_round=5,
-        )
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
-            info = mlflow.xgboost.log_model(
-                booster,
-                name="model",
-                registered_model_name=MODEL,
-                pip_requirements=["xgboost"],
-            )
-        uris.append(f"models:/{MODEL}/{info.registered_model_version}")
+    with mlflow_store(home) as mlflow:
+        experiment = mlflow.set_experiment("serving-tests")
+        for version in range(1, count + 1):
+            uris.append(_register(mlflow, xgb, experiment.experiment_id, version))
     return uris
+
+
+def mlflow_store(home: Path) -> Any:
+    """The `mlflow` module on the pipeline's store under `home`, for a `with` block; the
+    process's MLflow environment is put back afterwards (as the pipeline's resource does),
+    so later tests do not log into this store."""
+    return MlflowResource(
+        tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        artifact_location=(home / "mlflow" / "artifacts").as_uri(),
+    ).active()
+
+
+def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> str:
+    rng = np.random.default_rng(version)
+    rows = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
+    labels = (rows[:, version % len(FEATURES)] > 0).astype(np.int8)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+        xgb.DMatrix(rows, label=labels, feature_names=list(FEATURES)),
+        num_boost_round=5,
+    )
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.xgboost.log_model(
+            booster, name="model", registered_model_name=MODEL, pip_requirements=["xgboost"]
+        )
+    return f"models:/{MODEL}/{info.registered_model_version}"
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from serving.process import ServingProcess
 from tests.conftest import free_port
 from tests.serving.stack import (
     MODEL,
+    mlflow_store,
     register_models,
     registry_process,
     serving_process,
@@ -97,11 +98,10 @@ def wait_every_worker_live(serving: ServingProcess, in_a_row: int = 30) -> None:
 
 
 def local_predictions(home: Path, uri: str, rows: np.ndarray) -> np.ndarray:
-    import mlflow
     import mlflow.xgboost
 
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
-    booster = mlflow.xgboost.load_model(uri)
+    with mlflow_store(home) as mlflow:
+        booster = mlflow.xgboost.load_model(uri)
     return np.asarray(booster.inplace_predict(rows.astype(np.float32)), dtype=np.float64)
 
 
