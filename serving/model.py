@@ -110,6 +110,9 @@ def load_model(deployment: Deployment, *, tracking_uri: str) -> LiveModel:
         raise ModelLoadError(
             f"{deployment.model_uri} takes features {names}, this service serves {list(FEATURES)}"
         )
+    # One thread per prediction: requests arrive concurrently on every worker, and
+    # XGBoost's OpenMP threads per call would fight over the same cores.
+    booster.set_param({"nthread": 1})
     best = getattr(booster, "best_iteration", None)
     iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
     model = LiveModel(
