@@ -5,7 +5,8 @@ Starts the real stack in a temporary state directory: two models registered in M
 the online features of one symbol (the market-data job), the registry (SQLite, its outbox
 relayed to NATS), `bentoml serve` with 2 workers following it (NATS events and a 1 s
 poll). Load comes from `wrk` over loopback (closed loop: each connection sends its next
-request when the answer arrives). References measured in the same run: `GET /livez`
+request when the answer arrives), and paced open loop at 100 and 250 req/s over 16
+connections (latency below capacity). References measured in the same run: `GET /livez`
 (BentoML's HTTP floor, no model) and `inplace_predict` of one row in-process. The same
 requests also go one at a time from a Python client (`sequential`), as the issue's anchor
 was measured.
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import percentile, write_results
-from bench.registry_load import DONE_LUA, run_wrk
+from bench.registry_load import DONE_LUA, paced, run_wrk
 
 NATS_URL = "nats://127.0.0.1:4222"
 TARGETS = {
@@ -186,6 +187,12 @@ def main() -> None:
                             )
                             rows.append({"scenario": name, "clients": clients, **result})
                             print(f"  {name} x{clients}: {result['p99_ms']:.2f} ms p99", flush=True)
+                    # Open loop: 16 connections offering a fixed rate, well under capacity.
+                    for rate in (100, 250):
+                        script = paced(lua_post("/predict", one), connections=16, rate=rate)
+                        result = run_wrk(serving.url, script, connections=16, seconds=args.seconds)
+                        name = f"/predict 1 row, paced at {rate} req/s"
+                        rows.append({"scenario": name, "clients": 16, **result})
                     for i in range(args.swaps):
                         swap = client.swap(
                             from_entity_id=live,
