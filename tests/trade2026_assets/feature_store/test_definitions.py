@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+# Imported at collection, in one thread: typeguard compiles this module's postgres parent at
+# import, and CPython 3.11.7's AST builder can fail spuriously ("AST constructor recursion
+# depth mismatch", python/cpython#106905) when another thread compiles at the same time.
+import feast.infra.offline_stores.contrib.clickhouse_offline_store.clickhouse  # noqa: F401
 import pytest
 from feast.types import Float32
 
