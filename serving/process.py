@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -69,28 +69,23 @@ class ServingProcess(ChildProcessGroup):
 
     def wait_up(self, timeout: float = 120.0) -> None:
         """Listening, whether or not a model is loaded."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_running()
-            try:
-                httpx.get(f"{self.url}/livez", timeout=2.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise TimeoutError(f"serving at {self.url} not up after {timeout:.0f}s")
+        self._wait("/livez", "up", timeout, lambda status: True)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """A model is loaded (`/readyz` answers 200)."""
+        self._wait("/readyz", "ready", timeout, lambda status: status == 200)
+
+    def _wait(self, path: str, what: str, timeout: float, done: Callable[[int], bool]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                if done(httpx.get(f"{self.url}{path}", timeout=2.0).status_code):
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"serving at {self.url} not ready after {timeout:.0f}s")
+        raise TimeoutError(f"serving at {self.url} not {what} after {timeout:.0f}s")
 
     def __enter__(self) -> ServingProcess:
         return self.start() if self.process is None else self

@@ -11,6 +11,7 @@ Routes: POST /predict, POST /signal; GET /v1/model (live model, registry status)
 from __future__ import annotations
 
 import gc
+import os
 from functools import partial
 from typing import Annotated, Any, cast
 
@@ -23,10 +24,10 @@ from starlette.responses import JSONResponse
 from registry_service.client import RegistryClient
 from serving.follower import RegistryFollower
 from serving.model import MODEL_NAME, LiveModel, load_model
-from serving.settings import ServingSettings, feature_store_for
+from serving.settings import ServingSettings
+from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.settings import AssetsSettings
-from trade2026_assets.strategy import DefaultMLStrategy
 
 # Hard bounds of a request body, checked while it is parsed; SERVING_MAX_BATCH_ROWS
 # lowers the row limit.
@@ -38,13 +39,6 @@ Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9
 
 info = FastAPI(title="default_ml_strategy: model info")
 NO_MODEL = "no model loaded yet: GET /v1/model says why"
-
-
-class _Unused:
-    """DefaultMLStrategy's predictor slot: the service computes probabilities in batch."""
-
-    def predict_proba(self, rows: Any) -> list[float]:
-        raise NotImplementedError
 
 
 @bentoml.asgi_app(info, path="/v1")
@@ -76,7 +70,9 @@ class StrategyService:
             nats_subject_prefix=self.settings.nats_subject_prefix,
         )
         self.follower.start()
-        self._feature_store = feature_store_for(assets)
+        self._feature_store = feature_store_resource(
+            assets, secret=lambda name: os.environ.get(name, "")
+        )
         self._reader: Any = None
         self._feature_error: str | None = None
         self._open_features()
@@ -139,7 +135,7 @@ class StrategyService:
             return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
         answer = self._reader.get(wanted)
         probabilities = model.predict(answer.matrix()) if answer.found else np.empty(0)
-        strategy = DefaultMLStrategy(_Unused(), model.deployment.strategy)
+        strategy = model.deployment.strategy
         signals = {}
         for (symbol, row), probability in zip(answer.found.items(), probabilities, strict=True):
             p = float(probability)

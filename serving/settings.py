@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import AssetsSettings
 
 
@@ -53,15 +51,3 @@ class ServingSettings(BaseSettings):
         if os.environ.get("MLFLOW_TRACKING_URI"):
             return os.environ["MLFLOW_TRACKING_URI"]
         return f"sqlite:///{(assets.mlflow_dir / 'mlflow.db').resolve()}"
-
-
-def feature_store_for(assets: AssetsSettings) -> FeatureStoreResource:
-    """The feature store the pipeline fills, as the Dagster definitions configure it."""
-    return FeatureStoreResource(
-        repo_path=str(assets.feature_repo),
-        state_dir=str(Path(assets.feature_store_dir).resolve()),
-        project=assets.feast_project,
-        offline="clickhouse" if os.environ.get("CLICKHOUSE_URL") else "files",
-        redis_connection=os.environ.get("FEAST_REDIS_CONNECTION_STRING", ""),
-        registry_url=os.environ.get("FEAST_REGISTRY_URL", ""),
-    )

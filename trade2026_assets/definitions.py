@@ -18,7 +18,7 @@ from trade2026_assets.assets.models import (
     build_xgb_model,
 )
 from trade2026_assets.assets.online_features import build_online_features
-from trade2026_assets.feature_store.resource import FeatureStoreResource
+from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.tracking import MlflowResource
@@ -94,15 +94,8 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 if os.environ.get("CLICKHOUSE_URL")
                 else "",
             ),
-            "feature_store": FeatureStoreResource(
-                repo_path=str(settings.feature_repo),
-                state_dir=str(settings.feature_store_dir.resolve()),
-                project=settings.feast_project,
-                offline="clickhouse" if os.environ.get("CLICKHOUSE_URL") else "files",
-                # Connection strings may carry passwords: read at run time.
-                redis_connection=_env_or_empty("FEAST_REDIS_CONNECTION_STRING"),
-                registry_url=_env_or_empty("FEAST_REGISTRY_URL"),
-            ),
+            # Connection strings may carry passwords: read at run time.
+            "feature_store": feature_store_resource(settings, secret=_env_or_empty),
             "mlflow": MlflowResource(
                 # A tracking server's URI may carry credentials: read at run time.
                 tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")

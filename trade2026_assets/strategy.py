@@ -39,6 +39,16 @@ class StrategyConfig:
         if not 0 < self.position_size <= 1:
             raise ValueError("position_size must be in (0, 1]")
 
+    def signal_for(self, probability: float) -> Signal:
+        """The rule itself: the signal for an up-probability."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"probability out of [0, 1]: {probability}")
+        if probability > self.buy_threshold:
+            return {"action": "BUY", "size": self.position_size, "confidence": probability}
+        if probability < self.sell_threshold:
+            return {"action": "SELL", "size": self.position_size, "confidence": 1.0 - probability}
+        return {"action": "HOLD", "size": 0.0, "confidence": max(probability, 1.0 - probability)}
+
 
 class DefaultMLStrategy:
     """BUY above `buy_threshold`, SELL below `sell_threshold`, HOLD between.
@@ -59,17 +69,7 @@ class DefaultMLStrategy:
         return self.signal_for(probability)
 
     def signal_for(self, probability: float) -> Signal:
-        if not 0.0 <= probability <= 1.0:
-            raise ValueError(f"probability out of [0, 1]: {probability}")
-        if probability > self.config.buy_threshold:
-            return {"action": "BUY", "size": self.config.position_size, "confidence": probability}
-        if probability < self.config.sell_threshold:
-            return {
-                "action": "SELL",
-                "size": self.config.position_size,
-                "confidence": 1.0 - probability,
-            }
-        return {"action": "HOLD", "size": 0.0, "confidence": max(probability, 1.0 - probability)}
+        return self.config.signal_for(probability)
 
 
 class BoosterPredictor:

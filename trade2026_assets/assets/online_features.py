@@ -5,11 +5,12 @@ import contextlib
 import io
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import dagster as dg
+import numpy as np
 import polars as pl
 from pydantic import Field
 
@@ -68,35 +69,42 @@ def parity_sample(symbols: Sequence[str], size: int) -> list[str]:
     )
 
 
-def read_online(store: "FeatureStore", symbols: Sequence[str]) -> dict[str, Any]:
-    """Every field of the feature view for `symbols`, with event timestamps (seconds)."""
+# Per field of the feature view: (value, event time in seconds); (None, 0) when absent.
+OnlineRow = dict[str, tuple[float | None, int]]
+
+
+def read_online(store: "FeatureStore", symbols: Sequence[str]) -> dict[str, OnlineRow]:
+    """Every field of the feature view for `symbols`, in one online-store read."""
     response = store.get_online_features(
         features=[f"{FEATURE_VIEW}:{name}" for name in VIEW_FIELDS],
         entity_rows=[{ENTITY: symbol} for symbol in symbols],
     )
-    answer: dict[str, Any] = response.to_dict(include_event_timestamps=True)
-    return answer
+    answer = response.to_dict(include_event_timestamps=True)
+    return {
+        symbol: {name: (answer[name][i], answer[f"{name}__ts"][i]) for name in VIEW_FIELDS}
+        for i, symbol in enumerate(symbols)
+    }
 
 
 def _same_float32(online: float | None, warehouse: float) -> bool:
     if online is None:
         return False
-    expected = float(pl.Series([warehouse], dtype=pl.Float32)[0])
+    expected = float(np.float32(warehouse))
     if math.isnan(expected):
         return math.isnan(online)
     return online == expected
 
 
 def parity_result(
-    store: "FeatureStore", latest: pl.DataFrame, symbols: Sequence[str]
+    online: Mapping[str, OnlineRow], latest: pl.DataFrame, symbols: Sequence[str]
 ) -> dg.AssetCheckResult:
-    """Compare the online store with each symbol's latest row derived from the warehouse
-    (`latest_serving_rows`): every field equal at float32 precision, same bar time."""
-    online = read_online(store, symbols)
+    """Compare the online store's rows (`read_online`) with each symbol's latest row derived
+    from the warehouse (`latest_serving_rows`): every field equal at float32 precision, same
+    bar time."""
     by_symbol = {row["symbol"]: row for row in latest.iter_rows(named=True)}
     mismatches: list[dict[str, object]] = []
     compared = 0
-    for i, symbol in enumerate(symbols):
+    for symbol in symbols:
         expected = by_symbol.get(symbol)
         if expected is None:
             mismatches.append(
@@ -106,8 +114,7 @@ def parity_result(
         bar_seconds = int(expected["ts"].timestamp())
         for name in VIEW_FIELDS:
             compared += 1
-            value = online[name][i]
-            stamp = online[f"{name}__ts"][i]
+            value, stamp = online[symbol][name]
             if not _same_float32(value, expected[name]):
                 mismatches.append(
                     {"symbol": symbol, "field": name, "online": value, "warehouse": expected[name]}
@@ -191,7 +198,7 @@ def build_online_features(
         context.log.debug(progress.getvalue())
 
         online = read_online(store, symbols)
-        stamps = online[f"{VIEW_FIELDS[0]}__ts"]
+        stamps = [online[symbol][VIEW_FIELDS[0]][1] for symbol in symbols]
         online_times = {
             symbol: datetime.fromtimestamp(stamp, UTC).isoformat() if stamp else None
             for symbol, stamp in zip(symbols, stamps, strict=True)
@@ -214,6 +221,6 @@ def build_online_features(
         )
         sample = parity_sample(symbols, config.parity_sample)
         sampled = latest.filter(pl.col("symbol").is_in(sample))
-        yield parity_result(store, sampled, sample)
+        yield parity_result(online, sampled, sample)
 
     return online_features

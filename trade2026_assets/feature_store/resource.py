@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +25,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from trade2026_assets.feature_store.frame import FEATURE_VIEW
+from trade2026_assets.settings import AssetsSettings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -190,3 +191,20 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             partial.replace(target)
             written += 1
         return written
+
+
+def feature_store_resource(
+    settings: AssetsSettings, *, secret: Callable[[str], str]
+) -> FeatureStoreResource:
+    """The feature store of the profile this environment selects: ClickHouse offline rows
+    when CLICKHOUSE_URL is set, Redis and a SQL registry when their variables are.
+    `secret(name)` gives a connection string's value, or "" when unset (Dagster passes an
+    EnvVar, read at run time; serving reads the environment)."""
+    return FeatureStoreResource(
+        repo_path=str(settings.feature_repo),
+        state_dir=str(settings.feature_store_dir.resolve()),
+        project=settings.feast_project,
+        offline="clickhouse" if os.environ.get("CLICKHOUSE_URL") else "files",
+        redis_connection=secret("FEAST_REDIS_CONNECTION_STRING"),
+        registry_url=secret("FEAST_REGISTRY_URL"),
+    )

@@ -27,6 +27,7 @@ from trade2026_assets.assets.online_features import (
     PARITY_CHECK,
     latest_serving_rows,
     parity_result,
+    read_online,
 )
 from trade2026_assets.definitions import MARKET_DATA_JOB, build_definitions, partition_range_tags
 from trade2026_assets.feature_store.frame import FEATURE_VIEW, SERVICE_FIELDS, serving_frame
@@ -117,7 +118,7 @@ def test_online_features_match_the_warehouse_and_a_corruption_fails_parity(
     syna["rsi"] = syna["rsi"] + 1.0
     syna["created_at"] = datetime.now(UTC)
     store.write_to_online_store(FEATURE_VIEW, syna)
-    failed = parity_result(store, latest, SYMBOLS)
+    failed = parity_result(read_online(store, SYMBOLS), latest, SYMBOLS)
     assert not failed.passed
     assert failed.metadata["mismatches"].value == 1
     evidence = failed.metadata["first_mismatches"].value
