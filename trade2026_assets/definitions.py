@@ -10,6 +10,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from trade2026_assets.assets.deployed_strategy import DEPLOYED_STRATEGY_SPEC
 from trade2026_assets.assets.indicators import build_indicators
 from trade2026_assets.assets.market_bars import build_market_bars
 from trade2026_assets.assets.models import (
@@ -18,8 +19,11 @@ from trade2026_assets.assets.models import (
     build_xgb_model,
 )
 from trade2026_assets.assets.online_features import build_online_features
+from trade2026_assets.auto_swap import SwapPolicy, build_auto_swap_sensor
 from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.market_data import MarketDataResource
+from trade2026_assets.registry import RegistryResource
+from trade2026_assets.schedules import build_schedules
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import WarehouseResource
@@ -63,8 +67,26 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
             training_set,
             xgb_model,
             strategy_backtest,
+            DEPLOYED_STRATEGY_SPEC,
         ],
         jobs=[market_data_job, training_job],
+        sensors=[
+            build_auto_swap_sensor(
+                interval_s=settings.auto_swap_interval_s,
+                policy=SwapPolicy(
+                    ack_deadline_s=settings.auto_swap_ack_deadline_s,
+                    ack_wait_s=settings.auto_swap_ack_wait_s,
+                    min_acks=settings.auto_swap_min_acks,
+                ),
+                running=settings.auto_swap_sensor == "running",
+            )
+        ],
+        schedules=build_schedules(
+            market_data_job=market_data_job,
+            training_job=training_job,
+            universe_tags=partition_range_tags(settings.universe[0], settings.universe[-1]),
+            running=settings.schedules == "running",
+        ),
         resources={
             "market_data": MarketDataResource(
                 source=settings.market_source,
@@ -105,6 +127,13 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 if os.environ.get("MLFLOW_TRACKING_URI")
                 else (mlflow_dir / "artifacts").as_uri(),
                 ui_url=settings.mlflow_ui_url,
+            ),
+            "registry": RegistryResource(
+                url=settings.registry_url,
+                # A credential: read by Dagster from the environment at tick time.
+                api_key=_env_or_empty("TRADE2026_REGISTRY_API_KEY"),
+                timeout_s=settings.registry_timeout_s,
+                slot=settings.strategy_slot,
             ),
         },
     )

@@ -61,6 +61,26 @@ class AssetsSettings(BaseSettings):
         default="http://127.0.0.1:5000", description="MLflow UI base URL for metadata links."
     )
 
+    # The registry the auto-swap sensor deploys through (its API key: the environment
+    # variable TRADE2026_REGISTRY_API_KEY, read by Dagster at tick time).
+    registry_url: str = Field(
+        default="http://127.0.0.1:8350", description="The registry service's base URL."
+    )
+    registry_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    strategy_slot: str = Field(
+        default="default_ml_strategy", description="Registry slot the models are swapped into."
+    )
+    # Auto-swap: how often the sensor ticks, how long serving has to acknowledge a swap
+    # before it is rolled back, how long one tick waits for that, and how many serving
+    # workers must acknowledge.
+    auto_swap_sensor: Literal["running", "stopped"] = "running"
+    auto_swap_interval_s: int = Field(default=30, ge=1, le=3600)
+    auto_swap_ack_deadline_s: float = Field(default=60.0, gt=0, le=3600)
+    auto_swap_ack_wait_s: float = Field(default=10.0, ge=0, le=45)
+    auto_swap_min_acks: int = Field(default=1, ge=1, le=64)
+    # Daily market data and weekly retraining: off unless asked for.
+    schedules: Literal["running", "stopped"] = "stopped"
+
     @field_validator("symbols")
     @classmethod
     def _symbols_listed(cls, value: str) -> str:

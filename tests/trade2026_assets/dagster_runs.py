@@ -20,6 +20,7 @@ ALL_ASSETS = {
     "training_set",
     "xgb_model",
     "strategy_backtest",
+    "deployed_strategy",
 }
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

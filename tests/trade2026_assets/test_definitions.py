@@ -33,6 +33,17 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert graph.get(dg.AssetKey("xgb_model")).parent_keys == {dg.AssetKey("training_set")}
     assert graph.get(dg.AssetKey("training_set")).parent_keys == {dg.AssetKey("indicators")}
     assert graph.get(dg.AssetKey("online_features")).parent_keys == {dg.AssetKey("indicators")}
+    assert graph.get(dg.AssetKey("deployed_strategy")).parent_keys == {
+        dg.AssetKey("xgb_model"),
+        dg.AssetKey("online_features"),
+    }
+    # The auto-swap sensor runs by default; the refresh schedules wait to be turned on.
+    sensor = loaded.resolve_sensor_def("auto_swap_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
+    for name in ("daily_market_data", "weekly_training"):
+        schedule = loaded.resolve_schedule_def(name)
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assets = {a.key.to_user_string(): a for a in loaded.resolve_all_asset_specs()}
     assert assets["market_bars"].partitions_def.get_partition_keys() == ["AAA", "BBB"]  # type: ignore[union-attr]
     checks = {key.name for key in graph.asset_check_keys}
