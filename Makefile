@@ -11,10 +11,19 @@ TRADE2026_HOME ?= $(CURDIR)/.trade2026
 DAGSTER_HOME ?= $(TRADE2026_HOME)/dagster
 DAGSTER_PORT ?= 3070
 
-.PHONY: demo dagster test lint typecheck unit bench bento lock clean
+.PHONY: demo up down dagster test lint typecheck unit bench bento lock clean
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/python scripts/demo.py
+
+# The whole embedded stack in the background (Dagster UI + daemon, registry, serving, MLflow
+# UI) on the same state as `make demo`; prints the URLs. `make down` stops it.
+up: $(VENV)/.synced
+	TRADE2026_HOME="$(TRADE2026_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)" DAGSTER_PORT="$(DAGSTER_PORT)" \
+		$(VENV)/bin/python scripts/stack.py up
+
+down: $(VENV)/.synced
+	TRADE2026_HOME="$(TRADE2026_HOME)" $(VENV)/bin/python scripts/stack.py down
 
 # The Dagster UI on the same state as `make demo` (port 3000 is left to serving).
 dagster: $(VENV)/.synced

@@ -37,6 +37,19 @@ def create_key(*, name: str, scopes: str, env: Mapping[str, str] | None = None) 
     return result.stdout.strip()
 
 
+def local_api_key(home: Path, env: Mapping[str, str] | None = None) -> str:
+    """The local stack's API key (read, write, deploy): created once with the CLI, kept in
+    the state directory `home`, readable by its owner only."""
+    key_file = home / "demo-api-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = create_key(name="local", scopes="read,write,deploy", env=env)
+    home.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_text(key + "\n")
+    return key
+
+
 class ChildProcessGroup:
     """A server started in a process group of its own, stopped with everything it forked
     (workers included): SIGTERM, then SIGKILL for what is left."""

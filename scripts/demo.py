@@ -1,17 +1,23 @@
-"""The main job on the embedded default (`make demo`).
+"""The main job on the embedded default (`make demo`): the whole loop, from nothing.
 
-1. Materialize `market_bars`, `indicators` and `online_features` for the demo universe
+1. Start the registry (SQLite) and serving (`bentoml serve`, 2 workers following the
+   registry) in the background.
+2. Materialize `market_bars`, `indicators` and `online_features` for the demo universe
    through the Dagster code location (one single-run backfill, recorded in the Dagster
-   instance under the state directory so that `make dagster` shows it), into the embedded
-   chDB warehouse and the Feast online store (SQLite), and read the online features back.
-2. Train, register and backtest a model (`training_job`), with its gates.
-3. Start the registry on its embedded SQLite database, walk the seed's entity → deployment
-   flow over HTTP, hot-swap the staging strategy into production and roll that swap back.
-4. Deploy the trained model as the production `default_ml_strategy`, start serving
-   (`bentoml serve`) on it, and ask it for the strategy's signal per symbol.
+   instance under the state directory, so `make up`/`make dagster` show it) into chDB and
+   the Feast online store (SQLite), and read the online features back.
+3. Walk the seed's registry flow over HTTP: entities, deployments, a manual swap and its
+   rollback.
+4. Train a quick baseline model (`training_job`, 2 trees) and let `auto_swap_sensor` tick:
+   nothing is live yet, so the baseline is deployed to production.
+5. Train the default model and let the sensor tick again: it passed its gates and beats the
+   champion, so the sensor swaps it in (an `automatic` swap); serving acknowledges it.
+6. Ask serving for every symbol's signal, print a summary and stop what it started.
 
-It prints what it did. Re-running it re-materializes the same bars (replacing, not
-duplicating), registers the next patch versions and replaces what the last run deployed.
+The sensor is evaluated in-process exactly as the daemon evaluates it (its cursor kept in
+the state directory); `make up` runs it in the Dagster daemon instead. Re-running the demo
+re-materializes the same bars (replacing, not duplicating) and trains new versions; the
+sensor then says why they do not replace the champion, or swaps them in if they beat it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import os
 import socket
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,9 +34,9 @@ from typing import Any
 import httpx
 
 from registry_service.client import RegistryClient, RegistryClientError
-from registry_service.process import RegistryProcess, create_key
-from serving.model import MODEL_NAME
+from registry_service.process import RegistryProcess, local_api_key
 from serving.process import ServingProcess
+from serving.settings import ServingSettings
 from trade2026_assets.definitions import (
     MARKET_DATA_JOB,
     TRAINING_JOB,
@@ -38,7 +45,7 @@ from trade2026_assets.definitions import (
 )
 from trade2026_assets.feature_store.frame import FEATURE_SERVICE
 from trade2026_assets.feature_store.resource import FeatureStoreResource
-from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.settings import SERVER_VARIABLES, AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
 
 ENTITIES = (("strategy_a", "1.0", "production"), ("strategy_b", "1.1", "staging"))
@@ -50,18 +57,6 @@ def say(message: str) -> None:
 
 def state_dir() -> Path:
     return Path(os.environ.get("TRADE2026_HOME", ".trade2026")).resolve()
-
-
-def demo_key(home: Path) -> str:
-    """The demo's own local API key, created once with the CLI and kept in the state dir."""
-    key_file = home / "demo-api-key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    key = create_key(name="demo", scopes="read,write,deploy")
-    home.mkdir(parents=True, exist_ok=True)
-    key_file.touch(mode=0o600)
-    key_file.write_text(key + "\n")
-    return key
 
 
 def port_is_free(port: int) -> bool:
@@ -135,64 +130,69 @@ def swap_and_roll_back(client: RegistryClient, live_id: str, staged_id: str) -> 
     )
 
 
-def serve_signals(
-    client: RegistryClient,
-    registry_url: str,
-    key: str,
-    model_uri: str,
-    home: Path,
-    symbols: list[str],
-) -> bool:
-    """Deploy the trained model as the production strategy, start serving on it and ask
-    for the strategy's signals."""
-    entity = client.create_entity(
-        name=MODEL_NAME,
-        type="strategy",
-        version=next_version(client, MODEL_NAME, "1.0"),
-        description="the demo's trained model",
-        config={"model_uri": model_uri, "buy_threshold": 0.6, "sell_threshold": 0.4},
-    )
-    for old in client.list_deployments(
-        environment="production", slot=MODEL_NAME, status="active"
-    ).items:
-        client.deactivate(str(old.deployment_id), reason="replaced by the demo")
-    client.deploy(entity_id=str(entity.entity_id), environment="production", deployed_by="demo")
-    say(f"  deployed    {entity.name} {entity.version} ({model_uri}) → production/{MODEL_NAME}")
-    port = int(os.environ.get("SERVING_PORT", "3000"))
-    if not port_is_free(port):
-        say(f"error: port {port} is in use; stop what runs there or set SERVING_PORT")
-        return False
-    log_file = home / "logs" / "serving-demo.log"
-    say(f"starting serving on http://127.0.0.1:{port} (bentoml serve, log: {log_file})")
-    env = {
-        "TRADE2026_HOME": str(home),
-        "SERVING_REGISTRY_URL": registry_url,
-        "SERVING_REGISTRY_API_KEY": key,
-        "BENTOML_HOME": str(home / "bentoml"),
+def tick_sensor(home: Path) -> Any:
+    """One evaluation of auto_swap_sensor against the Dagster instance, as the daemon does it:
+    the cursor carried between ticks, reported asset events stored in the instance."""
+    import dagster as dg
+
+    from trade2026_assets.auto_swap import SENSOR_NAME
+
+    loaded = defs()
+    sensor = loaded.resolve_sensor_def(SENSOR_NAME)
+    resources = {
+        name: (loaded.resources or {})[name].process_config_and_initialize()
+        for name in ("registry", "mlflow")
     }
-    with ServingProcess(port=port, env=env, log_file=log_file) as serving:
-        serving.wait_ready()
-        live = httpx.get(f"{serving.url}/v1/model", timeout=10).json()["live"]
+    cursor_file = home / "dagster" / "demo-auto-swap-cursor.json"
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    with dg.DagsterInstance.get() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        data = sensor.evaluate_tick(context)
+        for event in data.asset_events:
+            instance.report_runless_asset_event(event)
+    if data.cursor:
+        cursor_file.write_text(data.cursor)
+    return data
+
+
+def show_tick(data: Any) -> dict[str, Any] | None:
+    """Print what a tick did; the metadata of the deployed_strategy it recorded, if any."""
+    if not data.asset_events:
+        say(f"  auto_swap_sensor: no swap: {data.skip_message}")
+        return None
+    event = data.asset_events[0]
+    recorded = {key: value.value for key, value in event.metadata.items()}
+    say(f"  auto_swap_sensor: {event.description}")
+    if "swap_id" in recorded:
         say(
-            f"serving {live['model_uri']} (deployment {live['deployment_id']}, "
-            f"since {live['serving_since']})"
+            f"    swap {recorded['swap_id']} ({recorded['swap_type']}): committed in "
+            f"{recorded['swap_duration_ms']:.1f} ms, serving followed in "
+            f"{_ms(recorded['propagation_ms'])} (downtime {_ms(recorded['downtime_ms'])}), "
+            f"{len(recorded['acknowledgements'])} worker acknowledgement(s)"
         )
-        answer = httpx.post(f"{serving.url}/signal", json={"symbols": symbols}, timeout=30)
-        if answer.status_code != 200:
-            say(f"error: /signal answered {answer.status_code}: {answer.text}")
-            return False
-        body = answer.json()
-        say(f"signals (model version {body['version']}):")
-        for symbol, signal in body["signals"].items():
-            say(
-                f"  {symbol:<6} {signal['action']:<4}  size {signal['size']:.2f}  "
-                f"confidence {signal['confidence']:.3f}  p(up) {signal['probability']:.3f}  "
-                f"features as of {signal['features_as_of'][:16]}"
-            )
-        for symbol, problem in body["errors"].items():
-            say(f"  {symbol:<6} {problem}")
-    say("serving stopped. Run it yourself with: cd serving && ../.venv/bin/bentoml serve")
-    return True
+    return recorded
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f} ms"
+
+
+def ask_for_signals(serving: ServingProcess, champion: str | None, symbols: list[str]) -> Any:
+    """Serving's answer for every symbol, once it serves the champion (if there is one)."""
+    deadline = time.monotonic() + 60
+    while True:
+        live = httpx.get(f"{serving.url}/v1/model", timeout=10).json().get("live") or {}
+        if champion is None or str(live.get("model_version")) == champion:
+            break
+        if time.monotonic() > deadline:
+            say(f"error: serving did not take model version {champion} within 60 s")
+            return None
+        time.sleep(0.2)
+    answer = httpx.post(f"{serving.url}/signal", json={"symbols": symbols}, timeout=30)
+    if answer.status_code != 200:
+        say(f"error: /signal answered {answer.status_code}: {answer.text}")
+        return None
+    return answer.json()
 
 
 def universe() -> list[str]:
@@ -216,12 +216,7 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 def materialize_market_data(home: Path) -> bool:
     """One run of the market-data job over the whole universe; prints checks and values."""
 
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_config = dagster_home / "dagster.yaml"
-    if not instance_config.exists():
-        # Default SQLite storage under DAGSTER_HOME; no telemetry from a local demo.
-        instance_config.write_text("telemetry:\n  enabled: false\n")
+    dagster_home = os.environ["DAGSTER_HOME"]
     settings = AssetsSettings()
     universe = settings.universe
     say(
@@ -271,7 +266,9 @@ def show_online_features(universe: list[str]) -> None:
         say(f"  {symbol:<6} {problem}")
 
 
-def run_job(name: str, *, tags: dict[str, str] | None = None) -> Any:
+def run_job(
+    name: str, *, tags: dict[str, str] | None = None, run_config: dict[str, Any] | None = None
+) -> Any:
     """One in-process run of a job of the code location, recorded in DAGSTER_HOME."""
     import dagster as dg
 
@@ -280,7 +277,10 @@ def run_job(name: str, *, tags: dict[str, str] | None = None) -> Any:
             defs()
             .resolve_job_def(name)
             .execute_in_process(
-                instance=instance, tags=tags or {}, run_config=QUIET_LOGS, raise_on_error=False
+                instance=instance,
+                tags=tags or {},
+                run_config={**QUIET_LOGS, **(run_config or {})},
+                raise_on_error=False,
             )
         )
 
@@ -290,12 +290,14 @@ def check_line(evaluation: Any) -> str:
     return f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}"
 
 
-def train_and_backtest() -> str | None:
+def train_and_backtest(title: str, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them.
-    The registered model's URI, or None when the run failed."""
+    The assets' metadata, or None when the run failed."""
 
-    say("training: training_set → xgb_model → strategy_backtest (MLflow under the state dir)")
-    result = run_job(TRAINING_JOB)
+    say(f"training {title}: training_set → xgb_model → strategy_backtest")
+    run_config = {"ops": {"xgb_model": {"config": config}}} if config else None
+    result = run_job(TRAINING_JOB, run_config=run_config)
+    gates = []
     for evaluation in result.get_asset_check_evaluations():
         evidence = {
             key: value.value
@@ -304,7 +306,8 @@ def train_and_backtest() -> str | None:
         }
         shown = ", ".join(f"{k}={v:.4g}" for k, v in evidence.items())
         say(f"  gate {check_line(evaluation)}  {shown}")
-    metadata: dict[str, dict[str, Any]] = {}
+        gates.append(check_line(evaluation))
+    metadata: dict[str, dict[str, Any]] = {"gates": {"lines": gates}}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata[materialization.asset_key.to_user_string()] = {
@@ -338,8 +341,7 @@ def train_and_backtest() -> str | None:
     if not result.success:
         say(f"error: training run {result.run_id} failed: {failure_summary(result)}")
         return None
-    model_uri: str = metadata["xgb_model"]["model_uri"]
-    return model_uri
+    return metadata
 
 
 def failure_summary(result: Any) -> str:
@@ -354,50 +356,154 @@ def failure_summary(result: Any) -> str:
     return "; ".join(reasons) or "see `make dagster` for its events"
 
 
+# A quick first model (2 one-split trees): what is live before the default model arrives.
+BASELINE_MODEL = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
+
+
 def main() -> int:
     # Dagster labels single-run backfill policies beta; not news to someone running a demo.
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
+    warnings.filterwarnings("ignore", message="The ``noload`` loader strategy")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    started = time.monotonic()
     home = state_dir()
-    for server in (
-        "CLICKHOUSE_URL",
-        "MLFLOW_TRACKING_URI",
-        "REGISTRY_DATABASE_URL",
-        "FEAST_REDIS_CONNECTION_STRING",
-        "FEAST_REGISTRY_URL",
-    ):
+    for server in SERVER_VARIABLES:
         # The demo is the embedded profile: no servers, whatever this shell exports.
         if os.environ.pop(server, None):
             say(f"note: {server} ignored: the demo runs on the embedded profile")
-    port = int(os.environ.get("REGISTRY_PORT", "8350"))
     os.environ["TRADE2026_HOME"] = str(home)
+    registry_port = int(os.environ.get("REGISTRY_PORT", "8350"))
+    serving_port = int(os.environ.get("SERVING_PORT", "3000"))
     say(f"Trade2026 demo — embedded profile, state in {home}")
-    if not port_is_free(port):
-        say(f"error: port {port} is in use; stop what runs there or set REGISTRY_PORT")
+    for name, port, variable in (
+        ("registry", registry_port, "REGISTRY_PORT"),
+        ("serving", serving_port, "SERVING_PORT"),
+    ):
+        if not port_is_free(port):
+            say(
+                f"error: port {port} ({name}) is in use: `make down` if the stack runs, or set "
+                f"{variable}"
+            )
+            return 1
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists():
+        # Default SQLite storage under DAGSTER_HOME; no telemetry from a local demo.
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    key = local_api_key(home)
+    registry_url = f"http://127.0.0.1:{registry_port}"
+    # What the sensor's resource reads (the key through dagster.EnvVar, at tick time).
+    os.environ["TRADE2026_REGISTRY_URL"] = registry_url
+    os.environ["TRADE2026_REGISTRY_API_KEY"] = key
+    # A swap counts as taken once every serving worker has acknowledged it.
+    os.environ.setdefault("TRADE2026_AUTO_SWAP_MIN_ACKS", str(ServingSettings().workers))
+    logs = home / "logs"
+    say(
+        f"[1/6] starting the registry ({registry_url}, log {logs / 'registry-demo.log'}) and "
+        f"serving (http://127.0.0.1:{serving_port}, log {logs / 'serving-demo.log'})"
+    )
+    serving_env = {
+        "TRADE2026_HOME": str(home),
+        "SERVING_REGISTRY_URL": registry_url,
+        "SERVING_REGISTRY_API_KEY": key,
+        "SERVING_POLL_INTERVAL_S": "0.5",
+        "BENTOML_HOME": str(home / "bentoml"),
+    }
+    try:
+        with (
+            RegistryProcess(port=registry_port, log_file=logs / "registry-demo.log") as registry,
+            RegistryClient(registry.url, api_key=key) as client,
+            ServingProcess(
+                port=serving_port, env=serving_env, log_file=logs / "serving-demo.log"
+            ) as serving,
+        ):
+            return run_loop(home, client, serving, started)
+    except (RegistryClientError, RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        say(f"error: {type(exc).__name__}: {exc} (logs in {logs})")
         return 1
+
+
+def run_loop(home: Path, client: RegistryClient, serving: ServingProcess, started: float) -> int:
+    say("[2/6] market data")
     if not materialize_market_data(home):
         return 1
-    model_uri = train_and_backtest()
-    if model_uri is None:
+    say("[3/6] the registry's entity → deployment → swap → rollback flow")
+    walk_flow(client)
+    say("[4/6] a first model")
+    baseline = train_and_backtest("a quick baseline model (2 trees)", BASELINE_MODEL)
+    if baseline is None:
         return 1
-    key = demo_key(home)
-    log_file = home / "logs" / "registry-demo.log"
-    say(f"starting registry on http://127.0.0.1:{port} (SQLite, log: {log_file})")
-    with (
-        RegistryProcess(port=port, log_file=log_file) as registry,
-        RegistryClient(registry.url, api_key=key) as client,
-    ):
-        say(f"registry ready: {client.ready()}")
-        try:
-            walk_flow(client)
-            if not serve_signals(client, registry.url, key, model_uri, home, universe()):
-                return 1
-        except RegistryClientError as exc:
-            say(f"error: {exc}")
-            return 1
-    say("registry stopped. Run it yourself with: .venv/bin/python -m registry_service serve")
-    say(f"API key for curl (read,write,deploy): {home / 'demo-api-key'}")
+    show_tick(tick_sensor(home))
+    say("[5/6] a better model")
+    trained = train_and_backtest("the default model")
+    if trained is None:
+        return 1
+    recorded = show_tick(tick_sensor(home))
+    say("[6/6] signals from serving")
+    serving.wait_up()
+    champion = current_champion()
+    body = ask_for_signals(serving, champion, universe())
+    if body is None:
+        return 1
+    say(f"signals (model version {body['version']}):")
+    for symbol, signal in body["signals"].items():
+        say(
+            f"  {symbol:<6} {signal['action']:<4}  size {signal['size']:.2f}  "
+            f"confidence {signal['confidence']:.3f}  p(up) {signal['probability']:.3f}  "
+            f"features as of {signal['features_as_of'][:16]}"
+        )
+    for symbol, problem in body["errors"].items():
+        say(f"  {symbol:<6} {problem}")
+    summary(trained, recorded, body, champion, time.monotonic() - started)
     return 0
+
+
+def current_champion() -> str | None:
+    from trade2026_assets.auto_swap import current_champion as champion_of
+    from trade2026_assets.tracking import MlflowResource
+
+    resource = (defs().resources or {})["mlflow"]
+    assert isinstance(resource, MlflowResource)
+    return champion_of(resource)
+
+
+def summary(
+    trained: dict[str, Any],
+    recorded: dict[str, Any] | None,
+    body: dict[str, Any],
+    champion: str | None,
+    seconds: float,
+) -> None:
+    model = trained["xgb_model"]
+    metrics = model["metrics"]
+    backtest = trained.get("strategy_backtest", {}).get("strategy")
+    failed = [line for line in trained["gates"]["lines"] if not line.endswith("passed")]
+    say("")
+    say("summary")
+    say(
+        f"  newest model   version {model['model_version']}: test AUC {metrics['test_auc']:.4f}, "
+        f"accuracy {metrics['test_accuracy']:.4f} (majority "
+        f"{metrics['test_majority_baseline_accuracy']:.4f})"
+    )
+    say(f"  gates          {'all passed' if not failed else '; '.join(failed)}")
+    if backtest:
+        say(
+            f"  backtest       Sharpe {backtest['sharpe']:.2f}, total "
+            f"{backtest['total_return']:+.3%}, max drawdown {backtest['max_drawdown']:.2%}"
+        )
+    swapped = (
+        f"by automatic swap {recorded['swap_id']}"
+        if recorded and "swap_id" in recorded
+        else "(no swap this run)"
+    )
+    say(f"  live           model version {body['version']} (champion {champion}) {swapped}")
+    say(
+        "  signals        "
+        + ", ".join(f"{symbol} {signal['action']}" for symbol, signal in body["signals"].items())
+    )
+    say(f"  wall time      {seconds:.0f} s; registry and serving stopped")
+    say("  interactive:   make up (Dagster UI, registry, serving, MLflow UI), make down")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 FEATURE_REPO = Path(__file__).resolve().parents[1] / "feature_repo"
 _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 DEMO_SYMBOLS = ("SYNA", "SYNB", "SYNC", "SYND", "SYNE")
+# Variables that point a component at a server of the production profile; the embedded
+# demo and `make up` drop them.
+SERVER_VARIABLES = (
+    "CLICKHOUSE_URL",
+    "MLFLOW_TRACKING_URI",
+    "REGISTRY_DATABASE_URL",
+    "FEAST_REDIS_CONNECTION_STRING",
+    "FEAST_REGISTRY_URL",
+)
 
 
 class AssetsSettings(BaseSettings):

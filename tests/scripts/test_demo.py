@@ -45,7 +45,7 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
         "materializing market_bars, indicators and online_features for SYNA, SYNB, SYNC, "
         "SYND, SYNE" in first
     )
-    assert first.count("  check ") == first.count(": passed") - 5 == 11
+    assert first.count("  check ") == first.count(": passed") - 2 * 5 == 11
     assert "check online_features.online_offline_parity: passed" in first
     # Online features: every symbol served, fresh, from the SQLite online store.
     assert "online features (sqlite online store, feature service default_ml_strategy_v1" in first
@@ -69,27 +69,39 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     )
     assert "rolled back production/strategy_a: strategy_a 1.0.0 [active] live again" in first
     assert "(same deployment: yes)" in first
-    # Serving: the trained model deployed, served, and asked for every symbol's signal.
+    # The loop: the baseline goes live first (nothing was live), the default model beats it
+    # and the sensor swaps it in; every serving worker acknowledges; signals come from it.
+    assert "model models:/default_ml_strategy/1" in first
     assert (
-        "deployed    default_ml_strategy 1.0.0 (models:/default_ml_strategy/1) → "
+        "auto_swap_sensor: first deployment: model version 1 is live in "
         "production/default_ml_strategy" in first
     )
-    assert "serving models:/default_ml_strategy/1 (deployment" in first
-    assert "signals (model version 1):" in first
+    assert "model models:/default_ml_strategy/2" in first
+    assert "auto_swap_sensor: model version 2 is live in production/default_ml_strategy" in first
+    assert "(automatic): committed in" in first
+    assert "2 worker acknowledgement(s)" in first
+    assert "signals (model version 2):" in first
     signals = [line for line in first.splitlines() if "features as of" in line]
     assert len(signals) == 5
     assert all(line.split()[1] in {"BUY", "SELL", "HOLD"} for line in signals)
-    assert "serving stopped" in first
+    assert "  gates          all passed" in first
+    assert "  live           model version 2 (champion 2) by automatic swap" in first
+    assert "INFO mlflow" not in first
     # strategy_a live in production, strategy_b in staging and its swapped-out production row.
     assert "deployments: total=3 active=2" in first
     assert (tmp_path / "registry.db").exists()
     second = run_demo(tmp_path, port)
     assert "25000 bars stored" in second  # replaced, not duplicated
-    assert "model models:/default_ml_strategy/2" in second
     assert "registered  strategy_a 1.0.1" in second
     assert "deactivated strategy_a 1.0.0 in production/strategy_a" in second
-    # (the first run's default_ml_strategy deployment is still live until this run replaces it)
-    assert "deployments: total=7 active=3" in second
-    # Serving follows the registry to the newly trained model and signals with it.
-    assert "deployed    default_ml_strategy 1.0.1 (models:/default_ml_strategy/2)" in second
+    # (run 1 left 7: its walk, then the sensor staged and deployed two models)
+    assert "deployments: total=10 active=4" in second
+    # The same data trains the same models: neither beats the champion, and the sensor says
+    # so; serving keeps answering with the champion.
+    assert (
+        "auto_swap_sensor: no swap: xgb_model version 3 (run" in second
+        and "lost to champion version 2" in second
+    )
+    assert "auto_swap_sensor: no swap: xgb_model version 4 (run" in second
     assert "signals (model version 2):" in second
+    assert "  live           model version 2 (champion 2) (no swap this run)" in second
