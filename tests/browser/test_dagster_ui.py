@@ -1,0 +1,209 @@
+"""The Dagster UI in headless Chromium (Debian's `/usr/bin/chromium`, driven by Playwright):
+a materialization launched from the UI, its checks passing, the auto-swap sensor taking the
+model live, and the lineage of `deployed_strategy` back to the bars. Screenshots are kept
+in `test-artifacts/` (TRADE2026_TEST_ARTIFACTS moves them)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.conftest import free_port
+from tests.serving.stack import registry_process
+from tests.trade2026_assets.dagster_runs import run_job, run_market_data_job
+from trade2026_assets.definitions import TRAINING_JOB, build_definitions
+from trade2026_assets.settings import AssetsSettings
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("TRADE2026_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("TRADE2026_TEST_ARTIFACTS", REPO / "test-artifacts"))
+SYMBOLS = ["SYNA", "SYNB"]
+LATEST_RUN = "{ runsOrError(limit: 1) { ... on Runs { results { runId status } } } }"
+DEPLOYED = """
+{ assetOrError(assetKey: {path: ["deployed_strategy"]}) {
+    ... on Asset { assetMaterializations(limit: 1) { runOrError { __typename }
+      metadataEntries { label ... on TextMetadataEntry { text } } } } } }
+"""
+
+
+@dataclass
+class Ui:
+    url: str
+    home: Path
+    http: httpx.Client
+
+    def graphql(self, query: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.http.post("/graphql", json={"query": query}).json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def ui(tmp_path: Path) -> Iterator[Ui]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    settings = AssetsSettings(home=home, symbols=",".join(SYMBOLS), synthetic_bars=3000)
+    defs = build_definitions(settings)
+    # The upstream data exists; the UI then materializes the model.
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert run_market_data_job(defs, SYMBOLS, instance=instance).success
+        assert run_job(defs, TRAINING_JOB, instance=instance).success
+    with registry_process(home, free_port()) as (registry, key):
+        port = free_port()
+        env = {
+            **os.environ,
+            "TRADE2026_HOME": str(home),
+            "DAGSTER_HOME": str(dagster_home),
+            "TRADE2026_SYMBOLS": ",".join(SYMBOLS),
+            "TRADE2026_SYNTHETIC_BARS": "3000",
+            "TRADE2026_REGISTRY_URL": registry.url,
+            "TRADE2026_REGISTRY_API_KEY": key,
+            "TRADE2026_AUTO_SWAP_INTERVAL_S": "3",
+        }
+        log = (tmp_path / "dagster-dev.log").open("w")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            ui = Ui(
+                f"http://127.0.0.1:{port}",
+                home,
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30),
+            )
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if ui.http.get("/server_info").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, (tmp_path / "dagster-dev.log").read_text()
+                assert time.monotonic() < deadline, "dagster dev did not come up"
+                time.sleep(0.5)
+            yield ui
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+            log.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dagster-ui-{name}.png"), full_page=True)
+
+
+def dismiss_welcome(page: Page) -> None:
+    """A fresh Dagster instance greets a new browser with a community dialog: skip it."""
+    skip = page.get_by_role("button", name="Skip", exact=True)
+    try:
+        skip.wait_for(state="visible", timeout=5_000)
+    except PlaywrightTimeout:
+        return
+    skip.click()
+
+
+def wait_for_run(ui: Ui, previous: str | None, timeout: float = 180) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = ui.graphql(LATEST_RUN)["runsOrError"]["results"]
+        if (
+            runs
+            and runs[0]["runId"] != previous
+            and runs[0]["status"] in {"SUCCESS", "FAILURE", "CANCELED"}
+        ):
+            return dict(runs[0])
+        assert time.monotonic() < deadline, runs
+        time.sleep(1)
+
+
+def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: Ui) -> None:
+    for old in ARTIFACTS.glob("dagster-ui-*.png"):
+        old.unlink()
+    before = ui.graphql(LATEST_RUN)["runsOrError"]["results"][0]["runId"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        try:
+            page.goto(f"{ui.url}/assets/xgb_model", wait_until="networkidle")
+            dismiss_welcome(page)
+            page.get_by_role("button").filter(has_text=re.compile(r"^\s*Materialize\s*$")).click()
+            run = wait_for_run(ui, before)
+            assert run["status"] == "SUCCESS", run
+            shot(page, "1-materialize-launched")
+
+            page.goto(f"{ui.url}/assets/xgb_model?view=checks", wait_until="networkidle")
+            # The release gates, as the UI shows them for the run just launched.
+            for check in ("beats_majority_baseline", "test_auc_above_chance"):
+                page.get_by_text(check, exact=True).first.click()
+                page.get_by_text("This is a blocking asset check").wait_for(timeout=30_000)
+                detail = page.inner_text("body")
+                result = re.search(r"Evaluation result\s+(\w+)", detail)
+                assert result is not None and result.group(1) == "Passed", detail[:3000]
+                shot(page, f"2-check-{check}")
+
+            # The sensor (every 3 s here) takes the model live and records deployed_strategy.
+            deadline = time.monotonic() + 90
+            while not (node := ui.graphql(DEPLOYED)["assetOrError"])["assetMaterializations"]:
+                assert time.monotonic() < deadline, "the sensor recorded no deployment"
+                time.sleep(1)
+            page.goto(
+                f"{ui.url}/assets/deployed_strategy?view=lineage&lineageScope=upstream"
+                "&lineageDepth=6",
+                wait_until="networkidle",
+            )
+            for asset in ("deployed_strategy", "xgb_model", "training_set", "market_bars"):
+                page.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+            # Let the nodes fill in their status before the picture (best effort).
+            settle = time.monotonic() + 15
+            while page.get_by_text("Loading...").count() and time.monotonic() < settle:
+                time.sleep(0.5)
+            shot(page, "3-lineage")
+        except Exception:
+            shot(page, "failure")
+            raise
+        finally:
+            browser.close()
+    metadata = {
+        entry["label"]: entry.get("text")
+        for entry in node["assetMaterializations"][0]["metadataEntries"]
+    }
+    assert metadata["status"] == "live"
