@@ -177,7 +177,8 @@ def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: Ui) -> N
                 page.get_by_text("This is a blocking asset check").wait_for(timeout=30_000)
                 detail = page.inner_text("body")
                 result = re.search(r"Evaluation result\s+(\w+)", detail)
-                assert result is not None and result.group(1) == "Passed", detail[:3000]
+                assert result is not None, detail[:3000]
+                assert result.group(1) == "Passed", detail[:3000]
                 shot(page, f"2-check-{check}")
 
             # The sensor (every 3 s here) takes the model live and records deployed_strategy.
