@@ -62,6 +62,7 @@ bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.training $(BENCH_ARGS_TRAINING)
 	$(VENV)/bin/python -m bench.online_features $(BENCH_ARGS_ONLINE)
 	$(VENV)/bin/python -m bench.serving $(BENCH_ARGS_SERVING)
+	$(VENV)/bin/python -m bench.auto_swap $(BENCH_ARGS_AUTO_SWAP)
 
 lock: $(UV)
 	$(UV) lock
