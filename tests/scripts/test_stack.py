@@ -1,0 +1,65 @@
+"""`make up` / `make down`: the interactive stack starts in the background, answers on the
+printed URLs, and stops with nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stack(command: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "scripts/stack.py", command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_up_starts_every_service_and_down_stops_them(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("DAGSTER", "REGISTRY", "SERVING", "MLFLOW")}
+    env = {
+        **os.environ,
+        "TRADE2026_HOME": str(tmp_path),
+        **{f"{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    env.pop("DAGSTER_HOME", None)
+    try:
+        started = stack("up", env)
+        for name, probe in (
+            ("DAGSTER", "/server_info"),
+            ("REGISTRY", "/ready"),
+            ("SERVING", "/livez"),
+            ("MLFLOW", "/health"),
+        ):
+            url = f"http://127.0.0.1:{ports[name]}"
+            assert url in started
+            assert httpx.get(url + probe, timeout=10).status_code == 200, name
+        # Serving follows the registry with the local key; nothing is live yet.
+        model = httpx.get(f"http://127.0.0.1:{ports['SERVING']}/v1/model", timeout=10).json()
+        assert model["registry"]["reachable"] is True, model
+        assert "already running" in stack("up", env)
+        assert stack("status", env).count(" running ") == 4
+    finally:
+        stopped = stack("down", env)
+    assert stopped.count(" stopped") == 4
+    for port in ports.values():
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+        except httpx.TransportError:
+            continue
+        raise AssertionError(f"port {port} still answers after make down")
+    assert (tmp_path / "logs" / "dagster.log").exists()
+    assert not list((tmp_path / "run").glob("*.pid"))
