@@ -228,6 +228,7 @@ def materialize_market_data(home: Path) -> bool:
         say(f"  check {check_line(evaluation)}")
     if not result.success:
         say(f"error: run {result.run_id} failed: {failure_summary(result)}")
+        say(run_logs_hint(result.run_id))
         return False
     warehouse = WarehouseResource(chdb_path=str(settings.warehouse_path.resolve()))
     bars = warehouse.query_arrow("SELECT count() AS n FROM bars").to_pylist()[0]["n"]
@@ -340,8 +341,16 @@ def train_and_backtest(title: str, config: dict[str, Any] | None = None) -> dict
             )
     if not result.success:
         say(f"error: training run {result.run_id} failed: {failure_summary(result)}")
+        say(run_logs_hint(result.run_id))
         return None
     return metadata
+
+
+def run_logs_hint(run_id: str) -> str:
+    return (
+        f"  its full event log: `make up`, then Runs → {run_id[:8]} in the Dagster UI "
+        f"(instance in {os.environ.get('DAGSTER_HOME')})"
+    )
 
 
 def failure_summary(result: Any) -> str:
