@@ -161,7 +161,10 @@ class StrategyService:
     # -- helpers -----------------------------------------------------------------------
 
     def _open_features(self) -> None:
+        """Open the online store; on failure, say why (in /signal's answers and /v1/model)
+        and try again on the next /signal."""
         from feast.errors import FeastError
+        from sqlalchemy.exc import SQLAlchemyError
 
         from trade2026_assets.feature_store.resource import FeatureStoreError
         from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
@@ -169,7 +172,9 @@ class StrategyService:
         try:
             self._reader = OnlineFeatureReader(self._feature_store.store())
             self._feature_error = None
-        except (FeastError, FeatureStoreError, OSError, ValueError) as exc:
+        # SQLAlchemyError: Feast's SQL registry (production) may be unreachable, or be
+        # creating its tables in another worker at the same moment.
+        except (FeastError, FeatureStoreError, SQLAlchemyError, OSError, ValueError) as exc:
             self._feature_error = f"{type(exc).__name__}: {exc}"
 
 

@@ -113,9 +113,17 @@ def test_dockerfile_passes_hadolint_and_copies_what_exists() -> None:
                     assert (REPO / source).exists(), source
 
 
-def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers() -> None:
+def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    for name in ("HOST", "USER", "PASSWORD", "DB"):
+        monkeypatch.setenv(f"DAGSTER_POSTGRES_{name}", "x")
+    # Validated against Dagster's own instance schema.
+    dagster_instance_config(str(DOCKER), "dagster.yaml")
     instance = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
-    assert "postgres" in instance["storage"]
+    assert instance["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert instance["run_launcher"]["class"] == "DockerRunLauncher"
     assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
     # The classes it names are installed (locked in uv.lock).

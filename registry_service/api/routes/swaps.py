@@ -138,8 +138,14 @@ async def get_swap(_: Reader, swap_id: uuid.UUID, session: ReadSession) -> SwapD
 
 
 def _detail(swap: Swap, acks: Sequence[SwapAck]) -> SwapDetail:
-    public = SwapPublic.model_validate(swap)
-    return SwapDetail(**public.model_dump(), acks=[SwapAckPublic.model_validate(a) for a in acks])
+    public = SwapPublic.model_validate(swap).model_dump()
+    # The swap's propagation and downtime are the slowest acknowledgement's: taken from the
+    # acknowledgements listed with it, so the answer is one consistent view even when the
+    # two reads see different moments (autocommit reads on PostgreSQL).
+    for name in ("propagation_ms", "downtime_ms"):
+        values = [getattr(ack, name) for ack in acks if getattr(ack, name) is not None]
+        public[name] = max(values) if values else None
+    return SwapDetail(**public, acks=[SwapAckPublic.model_validate(a) for a in acks])
 
 
 @router.get("/slots/{environment}/{slot}/live")

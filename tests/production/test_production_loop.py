@@ -1,0 +1,133 @@
+"""Step 7's loop in the production profile, on the real PostgreSQL, Redis and NATS of this
+machine and an MLflow tracking server process (see stack.py): market data into the Redis
+online store, a first model deployed by the sensor, a better one swapped in, serving
+following over NATS (its poll is 30 s, longer than the sensor waits), signals from Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import nats
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import NATS_TEST_URL
+from tests.production.stack import ProductionStack, production_stack
+from tests.trade2026_assets.dagster_runs import run_job, run_market_data_job
+from trade2026_assets.auto_swap import SENSOR_NAME
+from trade2026_assets.definitions import TRAINING_JOB
+
+SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
+WEAK = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
+ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]:
+    with production_stack(
+        tmp_path_factory.mktemp("production"), symbols=SYMBOLS, synthetic_bars=4000
+    ) as stack:
+        yield stack
+
+
+def train(prod: ProductionStack, config: dict[str, Any]) -> str:
+    outcome = run_job(
+        prod.defs,
+        TRAINING_JOB,
+        instance=prod.instance,
+        run_config={"ops": {"xgb_model": {"config": config}}},
+    )
+    assert outcome.success, outcome.failures
+    return str(outcome.metadata_of["xgb_model"]["model_version"])
+
+
+def tick(prod: ProductionStack, cursor: str | None) -> Any:
+    sensor = prod.defs.resolve_sensor_def(SENSOR_NAME)
+    context = dg.build_sensor_context(
+        instance=prod.instance, cursor=cursor, resources=prod.resources
+    )
+    data = sensor.evaluate_tick(context)
+    for event in data.asset_events:
+        prod.instance.report_runless_asset_event(event)
+    return data
+
+
+def serving_version(prod: ProductionStack, expected: str, timeout_s: float = 20) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.post(f"{prod.serving.url}/predict", json={"features": [ROW]}, timeout=5)
+        version = str(answer.json().get("version")) if answer.status_code == 200 else ""
+        if version == expected or time.monotonic() > deadline:
+            return version
+        time.sleep(0.2)
+
+
+def stream_messages(stream: str) -> int:
+    async def count() -> int:
+        connection = await nats.connect(NATS_TEST_URL, connect_timeout=2)
+        info = await connection.jetstream().stream_info(stream)
+        await connection.close()
+        return int(info.state.messages)
+
+    return asyncio.run(count())
+
+
+def test_the_loop_runs_on_the_production_profile(prod: ProductionStack) -> None:
+    # Storage is where the profile says.
+    assert type(prod.instance.run_storage).__name__ == "PostgresRunStorage"
+    assert prod.feature_store.online_kind == "redis"
+    assert prod.resources["mlflow"].tracking_uri.startswith("http://")
+
+    market = run_market_data_job(prod.defs, SYMBOLS, instance=prod.instance)
+    assert market.success, market.failures
+    assert market.check("online_features", "online_offline_parity").passed
+
+    weak = train(prod, WEAK)
+    first = tick(prod, None)
+    (deployed,) = first.asset_events
+    assert deployed.metadata["status"].value == "live", deployed.description
+    assert serving_version(prod, weak) == weak
+
+    better = train(prod, {})
+    swapped = tick(prod, first.cursor)
+    (event,) = swapped.asset_events
+    recorded = {key: value.value for key, value in event.metadata.items()}
+    assert recorded["status"] == "live", event.description
+    assert recorded["swap_type"] == "automatic"
+    # Both workers took it within the tick's 20 s although they poll every 30 s: the
+    # registry's event reached them over NATS.
+    assert len(recorded["acknowledgements"]) >= 1
+    assert recorded["propagation_ms"] is not None, recorded
+    assert recorded["propagation_ms"] < 15_000, recorded
+    assert serving_version(prod, better) == better
+
+    answer = httpx.post(f"{prod.serving.url}/signal", json={"symbols": SYMBOLS}, timeout=10)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["version"] == better
+    assert sorted(body["signals"]) == SYMBOLS
+    described = httpx.get(f"{prod.serving.url}/v1/model", timeout=5).json()
+    assert described["feature_store"]["online_store"] == "redis"
+    assert described["registry"]["events"] == "connected", described["registry"]
+
+    # The tracking server holds the versions and the champion; the runs are in PostgreSQL;
+    # the registry's events went through the JetStream stream.
+    mlflow = MlflowClient(tracking_uri=prod.mlflow_server.url, registry_uri=prod.mlflow_server.url)
+    assert mlflow.get_model_version_by_alias("default_ml_strategy", "champion").version == better
+    runs = prod.instance.get_runs()
+    assert len(runs) == 3
+    assert stream_messages(prod.stream) >= len(prod.registry.events(limit=1000).items)
+
+
+def test_state_is_in_the_servers_not_the_state_directory(prod: ProductionStack) -> None:
+    home: Path = prod.home
+    assert not (home / "registry.db").exists()
+    assert not (home / "mlflow" / "mlflow.db").exists()
+    assert not list((home / "dagster").glob("*.db"))
+    assert not (home / "feature_store" / "online.db").exists()
