@@ -27,7 +27,9 @@ case "$role" in
   mlflow)
     exec mlflow server --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
       --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-/var/lib/trade2026/mlflow-artifacts}" \
-      --serve-artifacts --host 0.0.0.0 --port 5000 --workers "${MLFLOW_WORKERS:-2}" "$@" ;;
+      --serve-artifacts --host 0.0.0.0 --port 5000 --workers "${MLFLOW_WORKERS:-2}" \
+      --allowed-hosts "${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost:5000,127.0.0.1:5000}" \
+      "$@" ;;
   *)
     # Anything else runs as given (a run worker launched by Dagster's DockerRunLauncher
     # passes its own command, `dagster api execute_run …`).

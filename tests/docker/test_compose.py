@@ -134,3 +134,12 @@ def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers(
     assert hasattr(dagster_postgres, "PostgresEventLogStorage")
     workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
     assert workspace["load_from"][0]["grpc_server"]["host"] == "dagster-code"
+
+
+def test_mlflow_accepts_the_host_the_other_services_call_it_by(config: dict[str, Any]) -> None:
+    # MLflow 3 answers 403 to a Host header it does not allow (DNS-rebinding protection).
+    uri = config["services"]["registry"]["environment"]["MLFLOW_TRACKING_URI"]
+    host = uri.removeprefix("http://").rstrip("/")
+    allowed = config["services"]["mlflow"]["environment"]["MLFLOW_ALLOWED_HOSTS"].split(",")
+    assert host in allowed
+    assert "--allowed-hosts" in (DOCKER / "entrypoint.sh").read_text()
