@@ -96,7 +96,8 @@ class RegistryProcess(ChildProcessGroup):
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
-        self._env = {**os.environ, **(env or {})}
+        # Unbuffered, so its log file is complete even when it is killed.
+        self._env = {"PYTHONUNBUFFERED": "1", **os.environ, **(env or {})}
         self._log_path = log_file
         self._log: IO[bytes] | None = None
         self._workers = workers

@@ -39,7 +39,14 @@ class ServingProcess(ChildProcessGroup):
         if not inherit_servers:
             for name in _PROFILE_VARIABLES:
                 base.pop(name, None)
-        self._env = {"BENTOML_DO_NOT_TRACK": "true", **base, **(env or {})}
+        # Unbuffered: the workers log to stdout, which is a file here; a buffered error
+        # line would be lost when the process group is stopped.
+        self._env = {
+            "BENTOML_DO_NOT_TRACK": "true",
+            "PYTHONUNBUFFERED": "1",
+            **base,
+            **(env or {}),
+        }
         self._log_path = log_file
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None

@@ -11,14 +11,19 @@ Routes: POST /predict, POST /signal; GET /v1/model (live model, registry status)
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import sqlite3
 from functools import partial
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bentoml
 import numpy as np
 from fastapi import FastAPI
+from feast.errors import FeastError
 from pydantic import Field
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from registry_service.client import RegistryClient
@@ -28,6 +33,16 @@ from serving.settings import ServingSettings
 from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.settings import AssetsSettings
+
+if TYPE_CHECKING:
+    from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
+
+logger = logging.getLogger(__name__)
+
+# What an online read may raise when the store, not the request, is at fault: Feast
+# (definitions missing), the online store (Redis; SQLite embedded), SQLAlchemy (Feast's
+# SQL registry), sockets.
+FEATURE_READ_ERRORS = (FeastError, RedisError, sqlite3.Error, SQLAlchemyError, OSError)
 
 # Hard bounds of a request body, checked while it is parsed; SERVING_MAX_BATCH_ROWS
 # lowers the row limit.
@@ -73,7 +88,7 @@ class StrategyService:
         self._feature_store = feature_store_resource(
             assets, secret=lambda name: os.environ.get(name, "")
         )
-        self._reader: Any = None
+        self._reader: OnlineFeatureReader | None = None
         self._feature_error: str | None = None
         self._open_features()
         # Start-up objects (Feast, MLflow, XGBoost) never die: keep them out of the
@@ -128,12 +143,21 @@ class StrategyService:
         if model is None:
             return _error(503, NO_MODEL)
         wanted = list(dict.fromkeys(symbol.upper() for symbol in symbols))
-        if self._reader is None:
-            self._open_features()
-        if self._reader is None:
+        # One reference per request: another thread may drop or reopen the reader meanwhile.
+        reader = self._reader or self._open_features()
+        if reader is None:
             problem = f"online features unavailable: {self._feature_error}"
             return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
-        answer = self._reader.get(wanted)
+        try:
+            answer = reader.get(wanted)
+        except FEATURE_READ_ERRORS as exc:
+            # The store failed, not the request (definitions gone, Redis down): every
+            # symbol says so, and the store is opened afresh on the next call.
+            logger.warning("online feature read failed: %s: %s", type(exc).__name__, exc)
+            self._reader = None
+            self._feature_error = f"{type(exc).__name__}: {exc}"
+            problem = f"online features unavailable: {self._feature_error}"
+            return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
         probabilities = model.predict(answer.matrix()) if answer.found else np.empty(0)
         strategy = model.deployment.strategy
         signals = {}
@@ -160,12 +184,9 @@ class StrategyService:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _open_features(self) -> None:
+    def _open_features(self) -> OnlineFeatureReader | None:
         """Open the online store; on failure, say why (in /signal's answers and /v1/model)
         and try again on the next /signal."""
-        from feast.errors import FeastError
-        from sqlalchemy.exc import SQLAlchemyError
-
         from trade2026_assets.feature_store.resource import FeatureStoreError
         from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
 
@@ -174,8 +195,9 @@ class StrategyService:
             self._feature_error = None
         # SQLAlchemyError: Feast's SQL registry (production) may be unreachable, or be
         # creating its tables in another worker at the same moment.
-        except (FeastError, FeatureStoreError, SQLAlchemyError, OSError, ValueError) as exc:
+        except (*FEATURE_READ_ERRORS, FeatureStoreError, ValueError) as exc:
             self._feature_error = f"{type(exc).__name__}: {exc}"
+        return self._reader
 
 
 def _column_order(columns: list[str] | None) -> tuple[str, ...] | str:

@@ -122,7 +122,16 @@ def test_the_loop_runs_on_the_production_profile(prod: ProductionStack) -> None:
     assert mlflow.get_model_version_by_alias("default_ml_strategy", "champion").version == better
     runs = prod.instance.get_runs()
     assert len(runs) == 3
-    assert stream_messages(prod.stream) >= len(prod.registry.events(limit=1000).items)
+    # The relay publishes after the commit: wait until it has caught up with the outbox.
+    deadline = time.monotonic() + 15
+    while True:
+        events = prod.registry.events(limit=1000).items
+        unpublished = [event for event in events if event.published_at is None]
+        if not unpublished:
+            break
+        assert time.monotonic() < deadline, unpublished
+        time.sleep(0.2)
+    assert stream_messages(prod.stream) >= len(events)
 
 
 def test_state_is_in_the_servers_not_the_state_directory(prod: ProductionStack) -> None:

@@ -4,6 +4,7 @@ MLflow store, online features from the pipeline's feature store."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import threading
 import time
@@ -30,6 +31,7 @@ from tests.serving.stack import (
 )
 from tests.trade2026_assets.dagster_runs import run_market_data_job
 from trade2026_assets.definitions import build_definitions
+from trade2026_assets.feature_store.frame import FEATURE_VIEW
 from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.settings import AssetsSettings
 
@@ -315,3 +317,26 @@ def test_a_model_that_cannot_load_is_never_switched_to(stack: Stack) -> None:
     described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
     assert str(swap.to_deployment_id) in described["failed_deployments"]
     assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
+
+
+def test_a_failing_online_store_is_reported_per_symbol_and_recovers(stack: Stack) -> None:
+    # The online table vanishes (as if the store were torn down) and comes back. Feast's
+    # SQLite table is "<project>_<feature view>".
+    assert f"trade2026_{FEATURE_VIEW}" == "trade2026_technical_indicators"
+    online = sqlite3.connect(stack.home / "feature_store" / "online.db")
+    online.execute("ALTER TABLE trade2026_technical_indicators RENAME TO hidden")
+    online.commit()
+    try:
+        for _ in range(2 * WORKERS):
+            answer = stack.post("/signal", {"symbols": ["SYNA", "SYNB"]})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["signals"] == {}
+            assert set(body["errors"]) == {"SYNA", "SYNB"}
+            assert body["errors"]["SYNA"].startswith("online features unavailable: "), body
+    finally:
+        online.execute("ALTER TABLE hidden RENAME TO trade2026_technical_indicators")
+        online.commit()
+        online.close()
+    recovered = [stack.post("/signal", {"symbols": ["SYNA"]}).json() for _ in range(2 * WORKERS)]
+    assert all(set(body["signals"]) == {"SYNA"} for body in recovered), recovered

@@ -65,7 +65,11 @@ class OnlineFeatureReader:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
-        self._service = store.get_feature_service(service)
+        # Reads go through Feast's cached registry, which may predate the latest
+        # `feast apply` by up to its TTL: refresh it now, so the service found here is
+        # the one the reads resolve.
+        store.refresh_registry()  # type: ignore[no-untyped-call]
+        self._service = store.get_feature_service(service, allow_cache=True)
         projections = self._service.feature_view_projections
         if len(projections) != 1:
             raise ValueError(f"feature service {service!r} must read exactly one feature view")
@@ -97,11 +101,21 @@ class OnlineFeatureReader:
         bad = [symbol for symbol in wanted if not isinstance(symbol, str) or not symbol]
         if bad:
             raise ValueError(f"symbols must be non-empty strings, got {bad!r}")
-        response = self._store.get_online_features(
-            features=self._service,
-            entity_rows=[{ENTITY: symbol} for symbol in wanted],
-            full_feature_names=True,
-        ).proto
+        from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
+
+        entity_rows = [{ENTITY: symbol} for symbol in wanted]
+        try:
+            online = self._store.get_online_features(
+                features=self._service, entity_rows=entity_rows, full_feature_names=True
+            )
+        except (FeatureServiceNotFoundException, FeatureViewNotFoundException):
+            # The cached registry is older than the definitions (applied since, or
+            # re-created by another process): refresh once and read again.
+            self._store.refresh_registry()  # type: ignore[no-untyped-call]
+            online = self._store.get_online_features(
+                features=self._service, entity_rows=entity_rows, full_feature_names=True
+            )
+        response = online.proto
         # Read the response's columns straight from its protobuf: converting each value to
         # a Python object (`to_dict`) costs a quarter of a 100-symbol read.
         position = {name: j for j, name in enumerate(response.metadata.feature_names.val)}

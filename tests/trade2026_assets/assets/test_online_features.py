@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 import redis
+from feast import FeatureStore
 
 from tests.conftest import REDIS_TEST_CONNECTION
 from tests.trade2026_assets.dagster_runs import QUIET, resource_of, run_market_data_job
@@ -139,6 +140,20 @@ def test_a_rewritten_latest_bar_is_materialized_again(platform: Platform) -> Non
     after = OnlineFeatureReader(platform.feature_store.store()).get(SYMBOLS).matrix()
     rsi = SERVICE_FIELDS.index("rsi")
     assert not np.array_equal(before[:, rsi], after[:, rsi])
+
+
+def test_a_reader_on_a_store_opened_before_the_apply_reads_the_applied_service(
+    platform: Platform,
+) -> None:
+    # Serving (another process) opened its store when the registry held only part of the
+    # definitions (here: the entity); Feast caches the registry it saw for its TTL.
+    resource = platform.feature_store
+    early = FeatureStore(config=resource.repo_config(), repo_path=resource.repo_path)
+    early.apply([resource.repo_objects().symbol])
+    assert early.registry.list_feature_services(early.project, allow_cache=True) == []
+    assert run_market_data_job(platform.defs, SYMBOLS).success
+    answer = OnlineFeatureReader(early).get(SYMBOLS)
+    assert list(answer.found) == SYMBOLS, answer.problems
 
 
 def test_unknown_and_stale_symbols_are_named(tmp_path: Path) -> None:
