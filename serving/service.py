@@ -20,10 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import bentoml
 import numpy as np
 from fastapi import FastAPI
-from feast.errors import FeastError
 from pydantic import Field
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from registry_service.client import RegistryClient
@@ -38,11 +35,6 @@ if TYPE_CHECKING:
     from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
 
 logger = logging.getLogger(__name__)
-
-# What an online read may raise when the store, not the request, is at fault: Feast
-# (definitions missing), the online store (Redis; SQLite embedded), SQLAlchemy (Feast's
-# SQL registry), sockets.
-FEATURE_READ_ERRORS = (FeastError, RedisError, sqlite3.Error, SQLAlchemyError, OSError)
 
 # Hard bounds of a request body, checked while it is parsed; SERVING_MAX_BATCH_ROWS
 # lowers the row limit.
@@ -90,6 +82,7 @@ class StrategyService:
         )
         self._reader: OnlineFeatureReader | None = None
         self._feature_error: str | None = None
+        self._store_errors = _feature_store_errors()
         self._open_features()
         # Start-up objects (Feast, MLflow, XGBoost) never die: keep them out of the
         # collector's way, which shortens the pauses requests see.
@@ -146,18 +139,16 @@ class StrategyService:
         # One reference per request: another thread may drop or reopen the reader meanwhile.
         reader = self._reader or self._open_features()
         if reader is None:
-            problem = f"online features unavailable: {self._feature_error}"
-            return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
+            return self._features_unavailable(model, wanted)
         try:
             answer = reader.get(wanted)
-        except FEATURE_READ_ERRORS as exc:
+        except self._store_errors as exc:
             # The store failed, not the request (definitions gone, Redis down): every
             # symbol says so, and the store is opened afresh on the next call.
             logger.warning("online feature read failed: %s: %s", type(exc).__name__, exc)
             self._reader = None
             self._feature_error = f"{type(exc).__name__}: {exc}"
-            problem = f"online features unavailable: {self._feature_error}"
-            return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
+            return self._features_unavailable(model, wanted)
         probabilities = model.predict(answer.matrix()) if answer.found else np.empty(0)
         strategy = model.deployment.strategy
         signals = {}
@@ -190,14 +181,31 @@ class StrategyService:
         from trade2026_assets.feature_store.resource import FeatureStoreError
         from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
 
+        failures: tuple[type[Exception], ...] = (*self._store_errors, FeatureStoreError, ValueError)
         try:
             self._reader = OnlineFeatureReader(self._feature_store.store())
             self._feature_error = None
-        # SQLAlchemyError: Feast's SQL registry (production) may be unreachable, or be
-        # creating its tables in another worker at the same moment.
-        except (*FEATURE_READ_ERRORS, FeatureStoreError, ValueError) as exc:
+        # SQLAlchemyError (in the store errors): Feast's SQL registry (production) may be
+        # unreachable, or be creating its tables in another worker at the same moment.
+        except failures as exc:
             self._feature_error = f"{type(exc).__name__}: {exc}"
         return self._reader
+
+    def _features_unavailable(self, model: LiveModel, wanted: list[str]) -> dict[str, Any]:
+        problem = f"online features unavailable: {self._feature_error}"
+        return {**_named(model), "signals": {}, "errors": dict.fromkeys(wanted, problem)}
+
+
+def _feature_store_errors() -> tuple[type[Exception], ...]:
+    """What the online store may raise when it, not the request, is at fault: Feast
+    (definitions missing), the online store (Redis; SQLite embedded), SQLAlchemy (Feast's
+    SQL registry), sockets. Imported here, not at module level: importing Feast takes
+    seconds, and `bentoml build` / the serve arbiter import this module without it."""
+    from feast.errors import FeastError
+    from redis.exceptions import RedisError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (FeastError, RedisError, sqlite3.Error, SQLAlchemyError, OSError)
 
 
 def _column_order(columns: list[str] | None) -> tuple[str, ...] | str:

@@ -101,21 +101,11 @@ class OnlineFeatureReader:
         bad = [symbol for symbol in wanted if not isinstance(symbol, str) or not symbol]
         if bad:
             raise ValueError(f"symbols must be non-empty strings, got {bad!r}")
-        from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
-
-        entity_rows = [{ENTITY: symbol} for symbol in wanted]
-        try:
-            online = self._store.get_online_features(
-                features=self._service, entity_rows=entity_rows, full_feature_names=True
-            )
-        except (FeatureServiceNotFoundException, FeatureViewNotFoundException):
-            # The cached registry is older than the definitions (applied since, or
-            # re-created by another process): refresh once and read again.
-            self._store.refresh_registry()  # type: ignore[no-untyped-call]
-            online = self._store.get_online_features(
-                features=self._service, entity_rows=entity_rows, full_feature_names=True
-            )
-        response = online.proto
+        response = self._store.get_online_features(
+            features=self._service,
+            entity_rows=[{ENTITY: symbol} for symbol in wanted],
+            full_feature_names=True,
+        ).proto
         # Read the response's columns straight from its protobuf: converting each value to
         # a Python object (`to_dict`) costs a quarter of a 100-symbol read.
         position = {name: j for j, name in enumerate(response.metadata.feature_names.val)}
