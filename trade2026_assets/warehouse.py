@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -209,7 +210,85 @@ SERVING_FEATURES = TableSpec(
     """,
 )
 
-TABLES = (BARS, FEATURES, SERVING_FEATURES, INDICATOR_SETS, TRAINING_SETS)
+DATA_VERSIONS = TableSpec(
+    name="data_versions",
+    columns=("asset", "partition", "data_version", "inputs", "run_id", "published_at"),
+    types=(
+        ("asset", pa.string()),
+        ("partition", pa.string()),
+        ("data_version", pa.string()),
+        ("inputs", pa.map_(pa.string(), pa.string())),
+        ("run_id", pa.string()),
+        ("published_at", pa.timestamp("ms", tz="UTC")),
+    ),
+    partition_column="asset",
+    # What each published partition holds (a content hash) and the versions of the inputs it
+    # was derived from: a step compares them before it combines an upstream with a downstream.
+    # Written before the data is swapped in, so a writer killed in between leaves a record
+    # that no longer matches (downstream refuses) rather than one that matches stale data.
+    ddl="""
+    CREATE TABLE IF NOT EXISTS data_versions (
+        asset LowCardinality(String),
+        partition String,
+        data_version String,
+        inputs Map(String, String),
+        run_id String,
+        published_at DateTime64(3, 'UTC')
+    )
+    ENGINE = ReplacingMergeTree(published_at)
+    ORDER BY (asset, partition)
+    """,
+)
+
+TABLES = (BARS, FEATURES, SERVING_FEATURES, INDICATOR_SETS, TRAINING_SETS, DATA_VERSIONS)
+_VERSIONS_SQL = """
+SELECT partition, data_version, inputs FROM data_versions FINAL
+WHERE asset = {asset:String} AND partition IN {partitions:Array(String)}
+"""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A partition's recorded content hash and the versions of the inputs it came from."""
+
+    data_version: str
+    inputs: Mapping[str, str]
+
+
+def read_versions(
+    session: WarehouseSession, asset: str, partitions: Sequence[str]
+) -> dict[str, Published]:
+    """The recorded versions of `asset`'s partitions (absent ones were never recorded).
+    Read in the session that reads the data, so both describe the same publication."""
+    session.command(DATA_VERSIONS.ddl)
+    table = session.query_arrow(_VERSIONS_SQL, {"asset": asset, "partitions": list(partitions)})
+    return {
+        str(partition): Published(str(version), dict(inputs or []))
+        for partition, version, inputs in zip(
+            table.column("partition").to_pylist(),
+            table.column("data_version").to_pylist(),
+            table.column("inputs").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _versions_table(asset: str, versions: Mapping[str, Published], run_id: str) -> pa.Table:
+    now = datetime.now(UTC)
+    names = sorted(versions)
+    return pa.table(
+        {
+            "asset": [asset] * len(names),
+            "partition": names,
+            "data_version": [versions[name].data_version for name in names],
+            "inputs": pa.array(
+                [sorted(versions[name].inputs.items()) for name in names],
+                type=pa.map_(pa.string(), pa.string()),
+            ),
+            "run_id": [run_id] * len(names),
+            "published_at": pa.array([now] * len(names), type=pa.timestamp("ms", tz="UTC")),
+        }
+    )
 
 
 def to_frame(table: pa.Table) -> pl.DataFrame:
@@ -381,47 +460,40 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         atomic `REPLACE PARTITION`. A failed insert leaves every partition as it was, and a
         re-run replaces rather than duplicates. Partitions with no rows are dropped.
         """
-        missing = set(table.columns) - set(data.column_names)
-        if missing:
-            raise WarehouseError(f"{table.name}: frame lacks columns {sorted(missing)}")
-        data = conform(table, data)
-        present = {str(s) for s in pc.unique(data.column(table.partition_column)).to_pylist()}
-        unexpected = present - set(partitions)
-        if unexpected:
-            raise WarehouseError(f"{table.name}: rows for undeclared partitions {unexpected}")
-        staging = f"{table.name}_staging_{uuid.uuid4().hex}"
-        target_sql = quote_identifier(table.name)
-        staging_sql = quote_identifier(staging)
-        replace_sql = (
-            "ALTER TABLE " + target_sql + " REPLACE PARTITION {p:String} FROM " + staging_sql
-        )
-        drop_sql = "ALTER TABLE " + target_sql + " DROP PARTITION {p:String}"
+        with self.staged(table=table, partitions=partitions) as staged:
+            rows = staged.insert(data)
+            staged.publish()
+        return rows
+
+    @contextmanager
+    def staged(self, *, table: TableSpec, partitions: Sequence[str]) -> Iterator[StagedWrite]:
+        """A staging copy of `table` for a write-audit-publish: insert into it, check it
+        (its name goes where the table's would in a query), then `publish()` swaps the
+        staged partitions in. Leaving the block without publishing leaves the table
+        exactly as it was; the staging table is dropped either way."""
+        staged = StagedWrite(self, table, list(partitions))
         with self.session() as session:
             session.command(table.ddl)
             self._drop_abandoned_staging(session, table)
-            session.command("CREATE TABLE " + staging_sql + " AS " + target_sql)
-            try:
-                if data.num_rows:
-                    session.insert_arrow(staging, data)
-                for partition in partitions:
-                    if partition in present:
-                        session.command(replace_sql, {"p": partition})
-                    else:
-                        session.command(drop_sql, {"p": partition})
-            except BaseException:
-                # Clean up, but let the error that broke the write be the one reported.
-                with contextlib.suppress(WarehouseError):
-                    session.command(
-                        "DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging}
-                    )
-                raise
-            session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staging})
-        return int(data.num_rows)
+            session.command(
+                "CREATE TABLE "
+                + quote_identifier(staged.name)
+                + " AS "
+                + quote_identifier(table.name)
+            )
+        try:
+            yield staged
+        finally:
+            # Clean up, but let the error that broke the write be the one reported.
+            with contextlib.suppress(WarehouseError), self.session() as session:
+                session.command(
+                    "DROP TABLE IF EXISTS {staging:Identifier}", {"staging": staged.name}
+                )
 
     def _drop_abandoned_staging(self, session: WarehouseSession, table: TableSpec) -> None:
         """Staging tables of writers that died mid-write (a killed process) are dropped.
-        On chDB every writer holds the lock, so any staging table seen now is abandoned; on
-        a server other writers may be mid-write, so only hour-old ones go."""
+        On chDB a staging table names its writer's process, so one whose process is gone is
+        abandoned; on a server other hosts may be mid-write, so only hour-old ones go."""
         abandoned = session.query_arrow(
             "SELECT name FROM system.tables WHERE database = currentDatabase()"
             " AND startsWith(name, {prefix:String})"
@@ -429,6 +501,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             {"prefix": table.name + "_staging_", "age": 0 if self.embedded else 3600},
         )
         for name in abandoned.column("name").to_pylist():
+            if self.embedded and _writer_alive(str(name)):
+                continue
             session.command("DROP TABLE IF EXISTS {staging:Identifier}", {"staging": name})
 
     # -- embedded back end -------------------------------------------------------------
@@ -496,6 +570,90 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             connect_timeout=10,
             send_receive_timeout=300,
         )
+
+
+class StagedWrite:
+    """Rows written aside for one table, checked, then published (see
+    `WarehouseResource.staged`)."""
+
+    def __init__(self, warehouse: WarehouseResource, table: TableSpec, partitions: list[str]):
+        self.warehouse = warehouse
+        self.table = table
+        self.partitions = partitions
+        # The writer's process id: on chDB, a staging table whose process is gone is
+        # abandoned (see _drop_abandoned_staging).
+        self.name = f"{table.name}_staging_{os.getpid()}_{uuid.uuid4().hex}"
+        self.present: set[str] = set()
+        self.rows = 0
+        self.published = False
+
+    def insert(self, data: pa.Table) -> int:
+        """Add rows to the staging table (in as many calls as the writer likes)."""
+        missing = set(self.table.columns) - set(data.column_names)
+        if missing:
+            raise WarehouseError(f"{self.table.name}: frame lacks columns {sorted(missing)}")
+        data = conform(self.table, data)
+        column = data.column(self.table.partition_column)
+        present = {str(s) for s in pc.unique(column).to_pylist()}
+        unexpected = present - set(self.partitions)
+        if unexpected:
+            raise WarehouseError(
+                f"{self.table.name}: rows for undeclared partitions {sorted(unexpected)}"
+            )
+        if data.num_rows:
+            with self.warehouse.session() as session:
+                session.insert_arrow(self.name, data)
+        self.present |= present
+        self.rows += int(data.num_rows)
+        return int(data.num_rows)
+
+    def publish(
+        self,
+        *,
+        versions: Mapping[str, Published] | None = None,
+        asset: str = "",
+        run_id: str = "",
+    ) -> None:
+        """Swap every staged partition into the table, one atomic REPLACE PARTITION each
+        (a declared partition without rows is dropped); `versions` are recorded first."""
+        target = quote_identifier(self.table.name)
+        replace_sql = (
+            "ALTER TABLE "
+            + target
+            + " REPLACE PARTITION {p:String} FROM "
+            + quote_identifier(self.name)
+        )
+        drop_sql = "ALTER TABLE " + target + " DROP PARTITION {p:String}"
+        with self.warehouse.session() as session:
+            if versions:
+                session.command(DATA_VERSIONS.ddl)
+                session.insert_arrow(
+                    DATA_VERSIONS.name,
+                    conform(DATA_VERSIONS, _versions_table(asset, versions, run_id)),
+                )
+            for partition in self.partitions:
+                if partition in self.present:
+                    session.command(replace_sql, {"p": partition})
+                else:
+                    session.command(drop_sql, {"p": partition})
+        self.published = True
+
+
+def _writer_alive(staging_name: str) -> bool:
+    """Whether the process a staging table names (`<table>_staging_<pid>_<hex>`) still runs."""
+    match = re.search(r"_staging_(\d+)_[0-9a-f]{32}$", staging_name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def conform(table: TableSpec, data: pa.Table) -> pa.Table:

@@ -53,6 +53,22 @@ def rule_check_results(
     checked = int(rows.get_column("rows").sum()) if rows.height else 0
     violations = to_frame(session.query_arrow(violations_sql, params))
     for check in checks:
+        if checked == 0:
+            # A rule that saw no row proved nothing: it does not pass.
+            yield dg.AssetCheckResult(
+                check_name=check.name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR
+                if check.blocking
+                else dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "failing_rows": 0,
+                    "checked_rows": 0,
+                    "rule": check.rule,
+                    "problem": "no rows to check",
+                },
+            )
+            continue
         mine = violations.filter(pl.col("check_name") == check.name).sort("symbol")
         per_symbol = dict(zip(mine["symbol"].to_list(), mine["failing"].to_list(), strict=True))
         samples = [
@@ -73,6 +89,47 @@ def rule_check_results(
                 "first_failing_rows": dg.MetadataValue.md(markdown_table(samples)),
             },
         )
+
+
+def failed_blocking(
+    results: Sequence[dg.AssetCheckResult], specs: Sequence[dg.AssetCheckSpec]
+) -> list[dg.AssetCheckResult]:
+    """The results of blocking checks that did not pass."""
+    blocking = {spec.name for spec in specs if spec.blocking}
+    return [r for r in results if not r.passed and r.check_name in blocking]
+
+
+def evidence_text(result: dg.AssetCheckResult) -> str:
+    """A failed check's evidence in a few lines: what the shell prints and the failure says."""
+    lines = [f"check {result.check_name} did not pass:"]
+    for key, value in result.metadata.items():
+        raw = value.value if isinstance(value, dg.MetadataValue) else value
+        if key == "first_failing_rows" or key == "first_mismatches":
+            lines.append(f"  {key}:")
+            lines += [f"    {line}" for line in str(raw).splitlines()]
+        else:
+            lines.append(f"  {key}: {raw}")
+    return "\n".join(lines)
+
+
+def refuse_publish(
+    context: dg.AssetExecutionContext,
+    results: Sequence[dg.AssetCheckResult],
+    failed: Sequence[dg.AssetCheckResult],
+    *,
+    kept: str,
+) -> Iterator[dg.AssetCheckResult]:
+    """Report every check, log each failed one's evidence, then fail the step: nothing was
+    published (`kept` says what stays in place), so no materialization is recorded and
+    downstream steps do not run."""
+    yield from results
+    text = "\n".join(evidence_text(result) for result in failed)
+    context.log.error(text)
+    names = ", ".join(str(result.check_name) for result in failed)
+    raise dg.Failure(
+        description=f"blocking check(s) {names} failed; nothing was published ({kept})\n" + text,
+        allow_retries=False,
+    )
 
 
 def config_failure(exc: ValidationError, what: str) -> dg.Failure:

@@ -1,7 +1,15 @@
 """`indicators`: RSI, MACD, Bollinger Bands, returns and volatility per symbol in the
-warehouse's `features` table, and their checks."""
+warehouse's `features` table, and their checks.
+
+Write, audit, publish: the features and the feature store's offline rows are written to
+staging (a staging table, staged Parquet files), the checks run on the staged features, and
+only when every blocking check passed are they swapped in, each symbol recording the
+version of the bars it was computed from. A failure leaves the published features and
+offline rows as they were.
+"""
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,7 +19,13 @@ import polars as pl
 import pyarrow as pa
 from pydantic import Field, ValidationError
 
-from trade2026_assets.assets.evidence import RuleCheck, config_failure, rule_check_results
+from trade2026_assets.assets.evidence import (
+    RuleCheck,
+    config_failure,
+    failed_blocking,
+    refuse_publish,
+    rule_check_results,
+)
 from trade2026_assets.feature_store.frame import serving_frame
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.indicators import (
@@ -20,12 +34,16 @@ from trade2026_assets.indicators import (
     talib_reference,
     warmup_bars,
 )
+from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS
+from trade2026_assets.versions import combined_version, versions_by
 from trade2026_assets.warehouse import (
     FEATURES,
     INDICATOR_SETS,
     SERVING_FEATURES,
+    Published,
     WarehouseResource,
     WarehouseSession,
+    read_versions,
     to_frame,
 )
 
@@ -70,7 +88,7 @@ SELECT
     count() AS failing,
     groupArraySorted(5)((ts, close, rsi, macd, macd_signal, bb_upper, bb_middle, bb_lower))
         AS first
-FROM features
+FROM {table:Identifier}
 ARRAY JOIN arrayFilter(name -> name != '', [
     if(isFinite(rsi) AND (rsi < 0 OR rsi > 100), 'rsi_in_range', ''),
     if(NOT (isFinite(close) AND isFinite(ret_1) AND isFinite(log_ret_1)
@@ -84,7 +102,7 @@ WHERE symbol IN {symbols:Array(String)}
 GROUP BY check_name, symbol
 """
 INDICATOR_ROWS_SQL = """
-SELECT symbol, count() AS rows FROM features WHERE symbol IN {symbols:Array(String)}
+SELECT symbol, count() AS rows FROM {table:Identifier} WHERE symbol IN {symbols:Array(String)}
 GROUP BY symbol
 """
 STORED_BARS_SQL = (
@@ -94,7 +112,7 @@ STORED_BARS_SQL = (
 STORED_FEATURES_SQL = (
     "SELECT symbol, ts, ret_1, log_ret_1, volatility, rsi, macd, macd_signal, macd_hist,"
     " bb_upper, bb_middle, bb_lower"
-    " FROM features WHERE symbol IN {symbols:Array(String)} ORDER BY symbol, ts"
+    " FROM {table:Identifier} WHERE symbol IN {symbols:Array(String)} ORDER BY symbol, ts"
 )
 
 INDICATOR_CHECK_SPECS = [
@@ -109,27 +127,33 @@ INDICATOR_CHECK_SPECS = [
 
 
 def indicator_check_results(
-    session: WarehouseSession, *, symbols: list[str], params: IndicatorParams
+    session: WarehouseSession,
+    *,
+    symbols: list[str],
+    params: IndicatorParams,
+    table: str = FEATURES.name,
 ) -> Iterator[dg.AssetCheckResult]:
+    """Every indicators check over the rows of `symbols` in `table` (the staged features,
+    or the published ones)."""
     yield from rule_check_results(
         session,
         checks=INDICATOR_CHECKS,
         violations_sql=INDICATOR_VIOLATIONS_SQL,
         rows_sql=INDICATOR_ROWS_SQL,
-        params={"symbols": symbols},
+        params={"symbols": symbols, "table": table},
         sample_columns=SAMPLE_COLUMNS,
     )
-    yield _reference_result(session, symbols=symbols, params=params)
+    yield _reference_result(session, symbols=symbols, params=params, table=table)
 
 
 def _reference_result(
-    session: WarehouseSession, *, symbols: list[str], params: IndicatorParams
+    session: WarehouseSession, *, symbols: list[str], params: IndicatorParams, table: str
 ) -> dg.AssetCheckResult:
     """Re-derive a few stored symbols from their stored bars with TA-Lib called directly and
     compare: the whole path (read, compute, store, read back) must be exact."""
     picked = sorted({symbols[0], symbols[len(symbols) // 2], symbols[-1]})[:REFERENCE_SYMBOLS]
     bars = to_frame(session.query_arrow(STORED_BARS_SQL, {"symbols": picked}))
-    stored = to_frame(session.query_arrow(STORED_FEATURES_SQL, {"symbols": picked}))
+    stored = to_frame(session.query_arrow(STORED_FEATURES_SQL, {"symbols": picked, "table": table}))
     warmup = warmup_bars(params)
     worst: dict[str, float] = {}
     mismatched: list[dict[str, object]] = []
@@ -194,32 +218,82 @@ def build_indicators(
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = list(context.partition_keys)
         params = config.params()
+        warmup = warmup_bars(params)
         created_at = datetime.now(UTC)
-        rows = bars_read = serving_rows = 0
+        bars_read = 0
         rows_by_symbol: dict[str, int] = {}
-        # Symbols go through in batches so that a backfill of the whole universe holds one
-        # batch's bars and indicators in memory, not all of them.
-        for start in range(0, len(symbols), config.batch_symbols):
-            batch = symbols[start : start + config.batch_symbols]
-            bars = warehouse.query_frame(STORED_BARS_SQL, {"symbols": batch})
-            features = compute_indicators(bars, params)
-            rows += warehouse.replace_partitions(
-                table=FEATURES, data=features.to_arrow(), partitions=batch
-            )
-            # The feature store's offline rows: Parquet files (embedded) or the
-            # `serving_features` table that Feast's ClickHouse store reads (production).
-            serving = serving_frame(features, created_at=created_at)
-            if feature_store.offline == "files":
-                feature_store.export_offline(serving, batch)
-                serving_rows += serving.height
-            else:
-                serving_rows += warehouse.replace_partitions(
-                    table=SERVING_FEATURES, data=serving.to_arrow(), partitions=batch
+        feature_versions: dict[str, str] = {}
+        bars_versions: dict[str, Published] = {}
+        offline_staging = feature_store.staging_dir(context.run.run_id)
+        with (
+            warehouse.staged(table=FEATURES, partitions=symbols) as staged,
+            warehouse.staged(table=SERVING_FEATURES, partitions=symbols) as staged_serving,
+        ):
+            # Symbols go through in batches so that a backfill of the whole universe holds
+            # one batch's bars and indicators in memory, not all of them.
+            for start in range(0, len(symbols), config.batch_symbols):
+                batch = symbols[start : start + config.batch_symbols]
+                with warehouse.session() as session:
+                    # The bars and the version they were published under, in one session.
+                    bars = to_frame(
+                        session.query_arrow(STORED_BARS_SQL, {"symbols": batch})
+                    ).with_columns(pl.col("symbol").cast(pl.String))
+                    bars_versions.update(read_versions(session, "market_bars", batch))
+                short = _short_series(bars, batch, warmup)
+                if short:
+                    raise dg.Failure(
+                        description="too few bars for the indicators: " + "; ".join(short),
+                        metadata={"warmup_bars": warmup},
+                    )
+                features = compute_indicators(bars, params)
+                staged.insert(features.to_arrow())
+                feature_versions.update(versions_by(features, "symbol", batch))
+                # The feature store's offline rows: Parquet files (embedded) or the
+                # `serving_features` table that Feast's ClickHouse store reads (production).
+                serving = serving_frame(features, created_at=created_at)
+                if feature_store.offline == "files":
+                    feature_store.export_offline(serving, batch, directory=offline_staging)
+                else:
+                    staged_serving.insert(serving.to_arrow())
+                bars_read += bars.height
+                counts = features.group_by("symbol", maintain_order=True).len()
+                rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})
+                del bars, features, serving
+            with warehouse.session() as session:
+                results = list(
+                    indicator_check_results(
+                        session, symbols=symbols, params=params, table=staged.name
+                    )
                 )
-            bars_read += bars.height
-            counts = features.group_by("symbol", maintain_order=True).len()
-            rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})
-            del bars, features, serving
+            failed = failed_blocking(results, INDICATOR_CHECK_SPECS)
+            if failed:
+                shutil.rmtree(offline_staging, ignore_errors=True)
+                yield from refuse_publish(
+                    context,
+                    results,
+                    failed,
+                    kept="the published features and offline rows are unchanged",
+                )
+            staged.publish(
+                versions={
+                    symbol: Published(
+                        feature_versions[symbol],
+                        {
+                            "market_bars": bars_versions[symbol].data_version
+                            if symbol in bars_versions
+                            else "",
+                            "indicator_set": params.indicator_set(),
+                        },
+                    )
+                    for symbol in symbols
+                },
+                asset="indicators",
+                run_id=context.run.run_id,
+            )
+            if feature_store.offline == "files":
+                feature_store.publish_offline(offline_staging, symbols)
+            else:
+                staged_serving.publish()
         definition = params.definition()
         with warehouse.session() as session:
             session.command(INDICATOR_SETS.ddl)
@@ -236,19 +310,43 @@ def build_indicators(
                     }
                 ),
             )
-        context.log.info("stored %d indicator rows for %d symbols", rows, len(symbols))
+        rows = sum(rows_by_symbol.values())
+        for symbol in symbols:
+            context.add_asset_metadata(
+                {
+                    "rows": rows_by_symbol.get(symbol, 0),
+                    "data_version": feature_versions[symbol],
+                    "bars_data_version": bars_versions[symbol].data_version
+                    if symbol in bars_versions
+                    else "",
+                },
+                partition_key=symbol,
+            )
+        context.log.info("published %d indicator rows for %d symbols", rows, len(symbols))
         yield dg.MaterializeResult(
+            data_version=dg.DataVersion(combined_version(feature_versions)),
             metadata={
                 "rows_in_run": rows,
-                "serving_rows_in_run": serving_rows,
                 "bars_read_in_run": bars_read,
                 "indicator_set": params.indicator_set(),
                 "definition": dg.MetadataValue.json(definition),
-                "warmup_bars_dropped_per_symbol": warmup_bars(params),
+                "warmup_bars_dropped_per_symbol": warmup,
                 "rows_by_symbol": dg.MetadataValue.json(rows_by_symbol),
-            }
+            },
         )
-        with warehouse.session() as session:
-            yield from indicator_check_results(session, symbols=symbols, params=params)
+        yield from results
 
     return indicators
+
+
+def _short_series(bars: pl.DataFrame, symbols: list[str], warmup: int) -> list[str]:
+    """Symbols with too few bars for one complete row of the model's features: the
+    indicators' warm-up plus the rows the model's lags read."""
+    needed = warmup + FEATURE_LOOKBACK_ROWS
+    counts = dict(bars.group_by("symbol").len().iter_rows())
+    return [
+        f"{symbol} has {counts.get(symbol, 0)} bars; the indicators' warm-up is {warmup} bars "
+        f"and the model's features need {FEATURE_LOOKBACK_ROWS} rows after it ({needed} bars)"
+        for symbol in symbols
+        if counts.get(symbol, 0) < needed
+    ]

@@ -1,8 +1,10 @@
 """`market_bars`: OHLCV bars per symbol in the warehouse's `bars` table, and their checks.
 
-The checks run as ClickHouse SQL over the rows just stored, in source order (`seq`), so they
-see exactly what downstream assets will read. All but the gap report are blocking: a
-failure stops `indicators` in the same run.
+Write, audit, publish: the bars are written to a staging table, the checks run there as
+ClickHouse SQL in source order (`seq`), over exactly the rows downstream assets would read,
+and the staged symbols replace the published ones only when every blocking check passed.
+A failure leaves the published bars as they were, records no materialization and stops
+`indicators` in the same run. All checks but the gap report are blocking.
 """
 
 from collections.abc import Iterator
@@ -10,9 +12,15 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from trade2026_assets.assets.evidence import RuleCheck, rule_check_results
+from trade2026_assets.assets.evidence import (
+    RuleCheck,
+    failed_blocking,
+    refuse_publish,
+    rule_check_results,
+)
 from trade2026_assets.market_data import BarsFileError, MarketDataResource
-from trade2026_assets.warehouse import BARS, WarehouseResource, WarehouseSession
+from trade2026_assets.versions import combined_version, versions_by
+from trade2026_assets.warehouse import BARS, Published, WarehouseResource, WarehouseSession
 
 BARS_CHECKS = (
     RuleCheck("no_missing_values", "open, high, low, close and volume are present and finite"),
@@ -49,7 +57,7 @@ FROM (
             row_number() OVER w AS rn,
             lagInFrame(ts) OVER w AS prev_ts,
             dateDiff('millisecond', lagInFrame(ts) OVER w, ts) AS delta_ms
-        FROM bars
+        FROM {table:Identifier}
         WHERE symbol IN {symbols:Array(String)}
         WINDOW w AS (PARTITION BY symbol ORDER BY seq
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -71,16 +79,18 @@ GROUP BY check_name, symbol
 """
 
 BARS_ROWS_SQL = """
-SELECT symbol, count() AS rows FROM bars WHERE symbol IN {symbols:Array(String)} GROUP BY symbol
+SELECT symbol, count() AS rows FROM {table:Identifier} WHERE symbol IN {symbols:Array(String)}
+GROUP BY symbol
 """
 
 BARS_CHECK_SPECS = [check.spec("market_bars") for check in BARS_CHECKS]
 
 
 def bars_check_results(
-    session: WarehouseSession, *, symbols: list[str], max_gap_bars: float
+    session: WarehouseSession, *, symbols: list[str], max_gap_bars: float, table: str = BARS.name
 ) -> Iterator[dg.AssetCheckResult]:
-    """Run every bars check over the stored rows of `symbols`."""
+    """Run every bars check over the rows of `symbols` in `table` (the staged bars, or the
+    published ones)."""
     gap_rule = {"gaps_reported": f"{max_gap_bars:g}"}
     yield from rule_check_results(
         session,
@@ -92,7 +102,7 @@ def bars_check_results(
         ],
         violations_sql=BARS_VIOLATIONS_SQL,
         rows_sql=BARS_ROWS_SQL,
-        params={"symbols": symbols, "max_gap_bars": max_gap_bars},
+        params={"symbols": symbols, "max_gap_bars": max_gap_bars, "table": table},
         sample_columns=SAMPLE_COLUMNS,
     )
 
@@ -132,14 +142,45 @@ def build_market_bars(
                 description=f"{first['symbol']}: bar {first['seq'] + 1} has no timestamp "
                 f"({missing_ts.height} such bars)"
             )
-        rows = warehouse.replace_partitions(table=BARS, data=frame.to_arrow(), partitions=symbols)
+        versions = versions_by(frame, "symbol", symbols)
+        with warehouse.staged(table=BARS, partitions=symbols) as staged:
+            rows = staged.insert(frame.to_arrow())
+            with warehouse.session() as session:
+                results = list(
+                    bars_check_results(
+                        session, symbols=symbols, max_gap_bars=max_gap_bars, table=staged.name
+                    )
+                )
+            failed = failed_blocking(results, BARS_CHECK_SPECS)
+            if failed:
+                yield from refuse_publish(
+                    context, results, failed, kept="the published bars are unchanged"
+                )
+            staged.publish(
+                versions={s: Published(versions[s], {}) for s in symbols},
+                asset="market_bars",
+                run_id=context.run.run_id,
+            )
         summary = frame.group_by("symbol", maintain_order=True).agg(
             pl.len().alias("rows"),
             pl.col("ts").min().alias("first"),
             pl.col("ts").max().alias("last"),
         )
-        context.log.info("stored %d bars for %d symbols", rows, len(symbols))
+        for row in summary.iter_rows(named=True):
+            context.add_asset_metadata(
+                {
+                    "rows": row["rows"],
+                    "first_bar": row["first"].isoformat(),
+                    "last_bar": row["last"].isoformat(),
+                    "data_version": versions[row["symbol"]],
+                },
+                partition_key=row["symbol"],
+            )
+        context.log.info("published %d bars for %d symbols", rows, len(symbols))
         yield dg.MaterializeResult(
+            # Every partition of a run gets this one version (Dagster's rule); each
+            # partition's own hash is in its `data_version` metadata.
+            data_version=dg.DataVersion(combined_version(versions)),
             metadata={
                 # A single-run backfill materializes many partitions at once: these figures
                 # are the run's, the per-symbol ones are in bars_by_symbol.
@@ -156,9 +197,8 @@ def build_market_bars(
                         for row in summary.iter_rows(named=True)
                     }
                 ),
-            }
+            },
         )
-        with warehouse.session() as session:
-            yield from bars_check_results(session, symbols=symbols, max_gap_bars=max_gap_bars)
+        yield from results
 
     return market_bars

@@ -1,12 +1,17 @@
 """`online_features`: each symbol's latest features in the Feast online store, and the
-training/serving skew gate `online_offline_parity`."""
+training/serving skew gate `online_offline_parity`.
 
-import contextlib
-import io
+Write, audit, publish: a run stages the rows it would write (each run symbol's newest row
+of the feature store's offline rows, what Feast serves from), audits them together with the
+online rows of the symbols it does not write against the warehouse, and writes only its own
+symbols' rows to the online store, only when that audit passed. The written rows are read
+back; should the store not hold what was written, the previous rows are put back.
+"""
+
 import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -14,10 +19,17 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from trade2026_assets.assets.evidence import markdown_table
-from trade2026_assets.feature_store.frame import ENTITY, FEATURE_VIEW, VIEW_FIELDS, serving_frame
+from trade2026_assets.assets.evidence import markdown_table, refuse_publish
+from trade2026_assets.feature_store.frame import (
+    CREATED_COLUMN,
+    ENTITY,
+    FEATURE_VIEW,
+    VIEW_FIELDS,
+    serving_frame,
+)
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS
+from trade2026_assets.versions import combined_version, frame_version
 from trade2026_assets.warehouse import WarehouseResource
 
 if TYPE_CHECKING:
@@ -35,11 +47,32 @@ ORDER BY symbol, ts DESC
 LIMIT {rows:UInt32} BY symbol
 """
 MISMATCH_ROWS = 20
+# Per field of the feature view: (value, event time in seconds); (None, 0) when absent.
+OnlineRow = dict[str, tuple[float | None, int]]
+
+
+LATEST_OFFLINE_SQL = """
+SELECT * FROM serving_features
+WHERE symbol IN {symbols:Array(String)}
+ORDER BY symbol, ts DESC, created_at DESC
+LIMIT 1 BY symbol
+"""
+FEATURE_ROWS_SQL = """
+SELECT symbol, count() AS rows FROM features WHERE symbol IN {symbols:Array(String)}
+GROUP BY symbol
+"""
+BAR_ROWS_SQL = """
+SELECT symbol, count() AS rows FROM bars WHERE symbol IN {symbols:Array(String)}
+GROUP BY symbol
+"""
 
 
 class OnlineFeaturesConfig(dg.Config):
     parity_sample: int = Field(
-        default=100, ge=1, description="Symbols compared by the parity check per run."
+        default=100,
+        ge=1,
+        description="Symbols compared by the parity check per run, of those the run writes "
+        "and, as many again, of those it does not.",
     )
 
 
@@ -57,6 +90,65 @@ def latest_serving_rows(warehouse: WarehouseResource, symbols: Sequence[str]) ->
     )
 
 
+def offline_latest(
+    feature_store: FeatureStoreResource, warehouse: WarehouseResource, symbols: Sequence[str]
+) -> pl.DataFrame:
+    """Each symbol's newest row of the feature store's offline rows (the Parquet export, or
+    `serving_features`): what the online store is given. Symbols without rows are absent."""
+    if feature_store.offline == "files":
+        parts = []
+        for symbol in symbols:
+            path = feature_store.offline_dir / f"{symbol}.parquet"
+            if path.exists():
+                parts.append(pl.read_parquet(path).sort("ts", CREATED_COLUMN).tail(1))
+        if not parts:
+            return pl.DataFrame()
+        frame = pl.concat(parts, how="vertical_relaxed")
+    else:
+        frame = warehouse.query_frame(LATEST_OFFLINE_SQL, {"symbols": list(symbols)})
+    return frame.with_columns(pl.col("symbol").cast(pl.String)).sort("symbol")
+
+
+def staged_online(rows: pl.DataFrame) -> dict[str, OnlineRow]:
+    """Offline rows as the online store will hold them: float32 values at the bar time."""
+    staged: dict[str, OnlineRow] = {}
+    for row in rows.iter_rows(named=True):
+        stamp = int(row["ts"].timestamp())
+        staged[row["symbol"]] = {
+            name: (None if row[name] is None else float(np.float32(row[name])), stamp)
+            for name in VIEW_FIELDS
+        }
+    return staged
+
+
+def write_online(store: "FeatureStore", rows: pl.DataFrame) -> None:
+    """Write exactly these rows (one per symbol) to the online store: no other symbol's
+    row is touched (Feast's `materialize` writes every entity of its time window)."""
+    if rows.height:
+        frame = rows.select(ENTITY, "ts", CREATED_COLUMN, *VIEW_FIELDS).to_pandas()
+        store.write_to_online_store(FEATURE_VIEW, df=frame)
+
+
+def short_series(warehouse: WarehouseResource, symbols: Sequence[str]) -> str:
+    """Why symbols have no serving row: how many bars and indicator rows they have."""
+    bars = warehouse.query_frame(BAR_ROWS_SQL, {"symbols": list(symbols)})
+    features = warehouse.query_frame(FEATURE_ROWS_SQL, {"symbols": list(symbols)})
+    count = {
+        name: dict(
+            zip(frame["symbol"].cast(pl.String).to_list(), frame["rows"].to_list(), strict=True)
+        )
+        if frame.height
+        else {}
+        for name, frame in (("bars", bars), ("features", features))
+    }
+    return "; ".join(
+        f"{symbol}: {count['bars'].get(symbol, 0)} bars, "
+        f"{count['features'].get(symbol, 0)} indicator rows (a serving row needs "
+        f"{FEATURE_LOOKBACK_ROWS} indicator rows after the warm-up)"
+        for symbol in symbols
+    )
+
+
 def parity_sample(symbols: Sequence[str], size: int) -> list[str]:
     """The symbols the parity check compares: all of them up to `size`, else a sample that
     is the same for the same universe (so a failure can be re-checked)."""
@@ -67,10 +159,6 @@ def parity_sample(symbols: Sequence[str], size: int) -> list[str]:
             ",".join(sorted(symbols))
         ).sample(list(symbols), size)
     )
-
-
-# Per field of the feature view: (value, event time in seconds); (None, 0) when absent.
-OnlineRow = dict[str, tuple[float | None, int]]
 
 
 def read_online(store: "FeatureStore", symbols: Sequence[str]) -> dict[str, OnlineRow]:
@@ -96,14 +184,21 @@ def _same_float32(online: float | None, warehouse: float) -> bool:
 
 
 def parity_result(
-    online: Mapping[str, OnlineRow], latest: pl.DataFrame, symbols: Sequence[str]
+    online: Mapping[str, OnlineRow],
+    latest: pl.DataFrame,
+    symbols: Sequence[str],
+    *,
+    written: Sequence[str] | None = None,
 ) -> dg.AssetCheckResult:
-    """Compare the online store's rows (`read_online`) with each symbol's latest row derived
-    from the warehouse (`latest_serving_rows`): every field equal at float32 precision, same
-    bar time."""
+    """Compare online rows (`read_online`, or `staged_online` for what a run is about to
+    write) with each symbol's latest row derived from the warehouse
+    (`latest_serving_rows`): every field equal at float32 precision, same bar time.
+    `written` are the symbols the run writes (all of `symbols` if not given)."""
     by_symbol = {row["symbol"]: row for row in latest.iter_rows(named=True)}
     mismatches: list[dict[str, object]] = []
     compared = 0
+    written_set = set(symbols if written is None else written)
+    indicator_sets = sorted({str(row["indicator_set"]) for row in by_symbol.values()})
     for symbol in symbols:
         expected = by_symbol.get(symbol)
         if expected is None:
@@ -112,6 +207,11 @@ def parity_result(
             )
             continue
         bar_seconds = int(expected["ts"].timestamp())
+        if symbol not in online:
+            mismatches.append(
+                {"symbol": symbol, "field": "*", "online": "no row", "warehouse": expected["ts"]}
+            )
+            continue
         for name in VIEW_FIELDS:
             compared += 1
             value, stamp = online[symbol][name]
@@ -128,11 +228,17 @@ def parity_result(
                         "warehouse": expected["ts"].isoformat(),
                     }
                 )
+    failing = sorted({str(m["symbol"]) for m in mismatches})
     return dg.AssetCheckResult(
         check_name=PARITY_CHECK,
-        passed=not mismatches,
+        passed=bool(symbols) and not mismatches,
         metadata={
             "symbols_compared": dg.MetadataValue.json(list(symbols)),
+            "symbols_written_by_run": dg.MetadataValue.json(sorted(written_set & set(symbols))),
+            "symbols_not_written_by_run": dg.MetadataValue.json(sorted(set(symbols) - written_set)),
+            "failing_symbols": dg.MetadataValue.json(failing),
+            # The indicator definition the compared rows were computed with.
+            "indicator_set": ",".join(indicator_sets),
             "values_compared": compared,
             "mismatches": len(mismatches),
             "precision": "float32",
@@ -144,6 +250,8 @@ def parity_result(
 def build_online_features(
     partitions: dg.PartitionsDefinition, indicators: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
+    universe = list(partitions.get_partition_keys())
+
     @dg.asset(
         name="online_features",
         deps=[indicators],
@@ -154,16 +262,17 @@ def build_online_features(
                 PARITY_CHECK,
                 asset="online_features",
                 blocking=True,
-                description="the online store holds each sampled symbol's latest warehouse "
-                "row, equal at float32 precision: no training/serving skew",
+                description="the online store, as it is after the run, holds each sampled "
+                "symbol's latest warehouse row (the run's symbols and the others), equal at "
+                "float32 precision: no training/serving skew",
             )
         ],
         group_name="market_data",
         kinds={"feast"},
         metadata={"feature_view": FEATURE_VIEW},
         description="Each symbol's latest features in the Feast online store (SQLite embedded, "
-        "Redis in production): applies `feature_repo/` and materializes the bars that hold "
-        "the run's symbols' newest rows.",
+        "Redis in production): applies `feature_repo/` and writes the run's symbols' newest "
+        "offline rows, and no other symbol's, once the parity audit passed.",
     )
     def online_features(
         context: dg.AssetExecutionContext,
@@ -172,55 +281,96 @@ def build_online_features(
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         symbols = sorted(context.partition_keys)
+        others = sorted(set(universe) - set(symbols))
         warehouse.ensure_schema()
         latest = latest_serving_rows(warehouse, symbols)
         missing = sorted(set(symbols) - set(latest.get_column("symbol").to_list()))
         if missing:
             raise dg.Failure(
-                description=f"no serving features in the warehouse for {missing}: "
-                "materialize `indicators` for them first (a symbol needs "
-                f"{FEATURE_LOOKBACK_ROWS} indicator rows)",
+                description="no serving features in the warehouse for "
+                f"{', '.join(missing)}: {short_series(warehouse, missing)}. Materialize "
+                "`indicators` for them, or give them more bars.",
                 metadata={"symbols_without_rows": dg.MetadataValue.json(missing)},
             )
+        staged_rows = offline_latest(feature_store, warehouse, symbols)
         feature_store.apply()
         store = feature_store.store()
-        bar_times: list[datetime] = latest.get_column("ts").to_list()
-        # From the earliest of the run's symbols' newest bars to the newest: every run
-        # symbol's latest row is in the window, and a rewritten latest row is written again
-        # (Feast's own incremental window would skip bars it has passed once). Feast records
-        # the end, so `feast materialize-incremental` continues from there.
-        start = min(bar_times)
-        end = max(bar_times) + timedelta(seconds=1)
-        context.log.info("materializing %s from %s to %s", FEATURE_VIEW, start, end)
-        # Feast reports progress with print(): into the run's log instead of the console.
-        with contextlib.redirect_stdout(io.StringIO()) as progress:
-            store.materialize(start_date=start, end_date=end, feature_views=[FEATURE_VIEW])
-        context.log.debug(progress.getvalue())
-
-        online = read_online(store, symbols)
-        stamps = [online[symbol][VIEW_FIELDS[0]][1] for symbol in symbols]
-        online_times = {
-            symbol: datetime.fromtimestamp(stamp, UTC).isoformat() if stamp else None
-            for symbol, stamp in zip(symbols, stamps, strict=True)
-        }
-        expected = {
-            row["symbol"]: int(row["ts"].timestamp()) for row in latest.iter_rows(named=True)
-        }
-        written = sum(
-            1 for symbol, stamp in zip(symbols, stamps, strict=True) if stamp == expected[symbol]
+        # Audit the online store as it will be: the staged rows for the run's symbols, the
+        # stored ones for the others that the store holds.
+        compared_others = parity_sample(others, config.parity_sample)
+        before = read_online(store, symbols + compared_others)
+        held_others = [s for s in compared_others if before[s][VIEW_FIELDS[0]][1]]
+        staged = staged_online(staged_rows)
+        compared = parity_sample(symbols, config.parity_sample) + held_others
+        audit = parity_result(
+            {**before, **staged},
+            pl.concat([latest, latest_serving_rows(warehouse, held_others)], how="vertical")
+            if held_others
+            else latest,
+            compared,
+            written=symbols,
         )
+        if not audit.passed:
+            yield from refuse_publish(
+                context,
+                [audit],
+                [audit],
+                kept="the online store is unchanged: no symbol's row was written",
+            )
+        write_online(store, staged_rows)
+        after = read_online(store, symbols)
+        verified = parity_result(after, latest, symbols)
+        if not verified.passed:
+            # The store did not keep what it was given: put the previous rows back.
+            restore = [s for s in symbols if before[s][VIEW_FIELDS[0]][1]]
+            write_online(store, _rows_of(before, restore))
+            yield from refuse_publish(
+                context,
+                [verified],
+                [verified],
+                kept="the online store did not hold the written rows; previous rows restored",
+            )
+        versions: dict[str, str] = {}
+        for row in staged_rows.iter_rows(named=True):
+            symbol = row["symbol"]
+            versions[symbol] = frame_version(staged_rows.filter(pl.col("symbol") == symbol))
+            context.add_asset_metadata(
+                {"latest_bar": row["ts"].isoformat(), "data_version": versions[symbol]},
+                partition_key=symbol,
+            )
         yield dg.MaterializeResult(
+            data_version=dg.DataVersion(combined_version(versions)),
             metadata={
-                "rows_written": written,
+                "rows_written": staged_rows.height,
                 "symbols": len(symbols),
-                "latest_timestamp_by_symbol": dg.MetadataValue.json(online_times),
+                "latest_timestamp_by_symbol": dg.MetadataValue.json(
+                    {
+                        symbol: datetime.fromtimestamp(
+                            after[symbol][VIEW_FIELDS[0]][1], UTC
+                        ).isoformat()
+                        for symbol in symbols
+                    }
+                ),
                 "online_store": feature_store.online_kind,
-                "window_start": start.isoformat(),
-                "window_end": end.isoformat(),
-            }
+                "indicator_set": audit.metadata["indicator_set"],
+            },
         )
-        sample = parity_sample(symbols, config.parity_sample)
-        sampled = latest.filter(pl.col("symbol").is_in(sample))
-        yield parity_result(online, sampled, sample)
+        yield audit
 
     return online_features
+
+
+def _rows_of(online: Mapping[str, OnlineRow], symbols: Sequence[str]) -> pl.DataFrame:
+    """Online rows (as read) back into a frame that `write_online` takes."""
+    now = datetime.now(UTC)
+    return pl.DataFrame(
+        [
+            {
+                ENTITY: symbol,
+                "ts": datetime.fromtimestamp(online[symbol][VIEW_FIELDS[0]][1], UTC),
+                CREATED_COLUMN: now,
+                **{name: online[symbol][name][0] for name in VIEW_FIELDS},
+            }
+            for symbol in symbols
+        ]
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -170,18 +171,25 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """Remove this project's online rows and registry entries (tests, `make clean`)."""
         self.store().teardown()  # type: ignore[no-untyped-call]
 
-    def export_offline(self, frame: pl.DataFrame, symbols: Sequence[str]) -> int:
+    def export_offline(
+        self, frame: pl.DataFrame, symbols: Sequence[str], directory: Path | None = None
+    ) -> int:
         """Embedded profile: replace each of `symbols`' Parquet file with its rows in
         `frame` (`serving_frame` rows); a symbol without rows loses its file. Each file is
         written aside and renamed into place, so a materialization reading the directory
-        sees whole files only. Returns the files written."""
+        sees whole files only. `directory` stages the files elsewhere instead (see
+        `publish_offline`). Returns the files written."""
         if self.offline != "files":
             return 0
-        self.offline_dir.mkdir(parents=True, exist_ok=True)
+        target_dir = directory or self.offline_dir
+        target_dir.mkdir(parents=True, exist_ok=True)
         written = 0
+        # Every file has the same schema: the symbol as a plain string, never a dictionary
+        # whose categories differ from file to file.
+        frame = frame.with_columns(pl.col("symbol").cast(pl.String))
         by_symbol = frame.partition_by("symbol", as_dict=True)
         for symbol in symbols:
-            target = self.offline_dir / f"{symbol}.parquet"
+            target = target_dir / f"{symbol}.parquet"
             rows = by_symbol.get((symbol,))
             if rows is None or rows.is_empty():
                 target.unlink(missing_ok=True)
@@ -191,6 +199,23 @@ class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             partial.replace(target)
             written += 1
         return written
+
+    def staging_dir(self, name: str) -> Path:
+        """A directory beside the offline rows where a run stages its files."""
+        return self.offline_dir.parent / f".staging-{name}"
+
+    def publish_offline(self, staged: Path, symbols: Sequence[str]) -> None:
+        """Move the staged files of `symbols` into place (one rename each); a symbol with no
+        staged file loses its published one. The staging directory is removed."""
+        self.offline_dir.mkdir(parents=True, exist_ok=True)
+        for symbol in symbols:
+            source = staged / f"{symbol}.parquet"
+            target = self.offline_dir / f"{symbol}.parquet"
+            if source.exists():
+                source.replace(target)
+            else:
+                target.unlink(missing_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def feature_store_resource(

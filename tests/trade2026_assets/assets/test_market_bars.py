@@ -95,8 +95,8 @@ def test_each_bars_check_fails_on_its_defect_and_blocks_indicators(
     passed = {name for (asset, name), ev in outcome.checks.items() if ev.passed}
     if defect != "timestamps_strictly_increasing":  # a repeated hour leaves a 2 h step next
         assert "gaps_reported" in passed
-    # Blocking: the bars were stored, indicators never ran.
-    assert outcome.materialized.get("market_bars") == {"BAD", "GOOD"}
+    # Blocking: nothing was published (no materialization), indicators never ran.
+    assert "market_bars" not in outcome.materialized
     assert "indicators" not in outcome.materialized
     assert not outcome.success
 

@@ -201,7 +201,8 @@ def test_online_features_without_indicators_fails_clearly(tmp_path: Path) -> Non
     user = failure.step_failure_data.user_failure_data
     assert user is not None
     assert user.description is not None
-    assert "no serving features in the warehouse for ['SYNA']" in user.description
+    assert "no serving features in the warehouse for SYNA" in user.description
+    assert "SYNA: 0 bars, 0 indicator rows" in user.description
 
 
 def test_the_seed_commands_work_from_the_feature_repo(tmp_path: Path) -> None:
