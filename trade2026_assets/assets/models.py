@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, ValidationError
 
-from trade2026_assets.assets.evidence import config_failure
+from trade2026_assets.assets.evidence import config_failure, refuse_publish
 from trade2026_assets.ml import model as ml
 from trade2026_assets.ml.backtest import BacktestParams, equity_chart_png, run_backtest
 from trade2026_assets.ml.training_set import (
@@ -30,7 +30,13 @@ from trade2026_assets.ml.training_set import (
     split_by_time,
 )
 from trade2026_assets.tracking import MlflowResource
-from trade2026_assets.warehouse import TRAINING_SETS, WarehouseResource
+from trade2026_assets.warehouse import (
+    TRAINING_SETS,
+    Published,
+    WarehouseResource,
+    read_versions,
+    to_frame,
+)
 
 FEATURES_SQL = """
 SELECT symbol, ts, close, ret_1, volatility, rsi, macd, macd_signal, macd_hist,
@@ -145,6 +151,33 @@ def no_leakage_result(frame: pl.DataFrame, horizon: int) -> dg.AssetCheckResult:
     )
 
 
+def stale_inputs(
+    partitions: list[str],
+    downstream: dict[str, Published],
+    upstream_versions: dict[str, Published],
+    *,
+    upstream: str,
+    asset: str,
+) -> list[str]:
+    """Per partition, why `asset`'s published data was not derived from `upstream`'s
+    published data (both versions named); empty when every partition matches."""
+    problems = []
+    for partition in partitions:
+        mine = downstream.get(partition)
+        theirs = upstream_versions.get(partition)
+        if mine is None:
+            problems.append(f"{partition}: {asset} has no recorded version")
+        elif theirs is None:
+            problems.append(f"{partition}: {upstream} has no recorded version")
+        elif mine.inputs.get(upstream) != theirs.data_version:
+            problems.append(
+                f"{partition}: {asset} was derived from {upstream} version "
+                f"{mine.inputs.get(upstream) or '?'}, but the published {upstream} are version "
+                f"{theirs.data_version}"
+            )
+    return problems
+
+
 def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
     @dg.asset(
         name="training_set",
@@ -170,7 +203,21 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
         params = config.params()
-        features = warehouse.query_frame(FEATURES_SQL, {"symbols": symbols})
+        with warehouse.session() as session:
+            # The features, and the versions they and the bars were published under, read
+            # in one session: a set is built from one consistent publication.
+            features = to_frame(session.query_arrow(FEATURES_SQL, {"symbols": symbols}))
+            feature_versions = read_versions(session, "indicators", symbols)
+            bars_versions = read_versions(session, "market_bars", symbols)
+        stale = stale_inputs(
+            symbols, feature_versions, bars_versions, upstream="market_bars", asset="indicators"
+        )
+        if stale:
+            raise dg.Failure(
+                description="features do not match the published bars: "
+                + "; ".join(stale)
+                + ". Re-materialize `indicators` for these symbols."
+            )
         indicator_sets = features.get_column("indicator_set").unique().to_list()
         if len(indicator_sets) != 1:
             raise dg.Failure(
@@ -182,19 +229,36 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
         except ValueError as exc:
             raise dg.Failure(description=str(exc)) from exc
         digest = content_hash(frame, params, indicator_sets[0])
-        stored = frame.with_columns(pl.lit(digest).alias("training_set"))
-        close = features.select("symbol", "ts", "close")
-        stored = stored.join(close, on=["symbol", "ts"], how="left")
-        warehouse.replace_partitions(
-            table=TRAINING_SETS, data=stored.to_arrow(), partitions=[digest]
-        )
-        model_rows(warehouse, digest)  # fills the model's cache from what was stored
         leakage = no_leakage_result(frame, params.horizon)
+        if not leakage.passed:
+            yield from refuse_publish(
+                context, [leakage], [leakage], kept=f"training set {digest} was not stored"
+            )
+        stored = frame.with_columns(pl.lit(digest).alias("training_set"))
+        close = features.select(pl.col("symbol").cast(pl.String), "ts", "close")
+        stored = stored.join(close, on=["symbol", "ts"], how="left")
+        with warehouse.staged(table=TRAINING_SETS, partitions=[digest]) as staged:
+            staged.insert(stored.to_arrow())
+            staged.publish(
+                versions={
+                    digest: Published(
+                        digest,
+                        {
+                            f"indicators/{symbol}": feature_versions[symbol].data_version
+                            for symbol in symbols
+                        },
+                    )
+                },
+                asset="training_set",
+                run_id=context.run.run_id,
+            )
+        model_rows(warehouse, digest)  # fills the model's cache from what was stored
         counts = frame.group_by("split").agg(pl.len(), pl.col("label").mean().alias("up"))
         by_split = {row["split"]: row for row in counts.iter_rows(named=True)}
         bounds = frame.group_by("split").agg(pl.col("ts").min(), pl.col("ts").max().alias("to"))
         context.log.info("training set %s: %d rows", digest, frame.height)
         yield dg.MaterializeResult(
+            data_version=dg.DataVersion(digest),
             metadata={
                 TRAINING_SET_HASH: digest,
                 # Read by xgb_model: a set that failed its leakage check is never trained on.
@@ -216,7 +280,10 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
                         for row in bounds.iter_rows(named=True)
                     }
                 ),
-            }
+                "feature_versions": dg.MetadataValue.json(
+                    {symbol: feature_versions[symbol].data_version for symbol in symbols}
+                ),
+            },
         )
         yield leakage
 
@@ -224,6 +291,24 @@ def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
 
 
 # -- xgb_model ---------------------------------------------------------------------------
+
+
+def replaced_features(warehouse: WarehouseResource, training_set: str) -> list[str]:
+    """Per symbol, the features a training set was built from that are no longer the
+    published ones (both versions named)."""
+    with warehouse.session() as session:
+        recorded = read_versions(session, "training_set", [training_set]).get(training_set)
+        if recorded is None:
+            return [f"training set {training_set} has no recorded inputs"]
+        symbols = [key.split("/", 1)[1] for key in recorded.inputs if key.startswith("indicators/")]
+        current = read_versions(session, "indicators", symbols)
+    return [
+        f"{symbol}: built from indicators version {recorded.inputs[f'indicators/{symbol}']}, "
+        f"published now: {current[symbol].data_version if symbol in current else 'none'}"
+        for symbol in symbols
+        if symbol not in current
+        or current[symbol].data_version != recorded.inputs[f"indicators/{symbol}"]
+    ]
 
 
 class XgbModelConfig(dg.Config):
@@ -240,11 +325,25 @@ class XgbModelConfig(dg.Config):
         default=0.005, description="Test accuracy must beat the majority class by this much."
     )
     auc_margin: float = Field(default=0.01, description="Test AUC must exceed 0.5 by this much.")
+    min_test_rows: int = Field(
+        default=200,
+        ge=1,
+        description="The gates fail on fewer test rows than this: a score on a handful of "
+        "rows says nothing.",
+    )
+    champion_margin: float = Field(
+        default=0.005,
+        ge=0,
+        description="beats_champion needs the test AUC to exceed the champion's by at least "
+        "this much; a smaller difference either way is a tie, and a tie keeps the champion.",
+    )
 
     def params(self) -> ml.XgbParams:
         try:
             return ml.XgbParams(
-                **self.model_dump(exclude={"baseline_margin", "auc_margin"}),
+                **self.model_dump(
+                    exclude={"baseline_margin", "auc_margin", "min_test_rows", "champion_margin"}
+                ),
             )
         except ValidationError as exc:
             raise config_failure(exc, "XGBoost parameters") from exc
@@ -312,27 +411,46 @@ def load_champion(mlflow: MlflowResource) -> tuple[str, Any] | None:
     return str(champion.version), booster
 
 
+def champion_outcome(candidate: float, champion: float, margin: float) -> str:
+    """'won', 'tie' or 'lost': a difference smaller than `margin` either way is a tie."""
+    if candidate - champion >= margin and candidate > champion:
+        return "won"
+    if champion - candidate >= margin and champion > candidate:
+        return "lost"
+    return "tie"
+
+
 def champion_comparison(
-    mlflow: MlflowResource, test_rows: pl.DataFrame, candidate_auc: float
+    mlflow: MlflowResource, test_rows: pl.DataFrame, candidate_auc: float, margin: float
 ) -> dg.AssetCheckResult:
     champion = load_champion(mlflow)
     if champion is None:
         return dg.AssetCheckResult(
             check_name="beats_champion",
             passed=True,
-            metadata={"champion": "none yet", "candidate_test_auc": candidate_auc},
+            metadata={
+                "champion": "none yet",
+                "outcome": "no champion",
+                "candidate_test_auc": candidate_auc,
+            },
         )
     version, booster = champion
     labels = test_rows.get_column("label").to_numpy()
     champion_auc = ml.classification_metrics(labels, ml.predict(booster, test_rows))["auc"]
+    outcome = champion_outcome(candidate_auc, champion_auc, margin)
     return dg.AssetCheckResult(
         check_name="beats_champion",
-        passed=candidate_auc > champion_auc,
+        passed=outcome == "won",
         severity=dg.AssetCheckSeverity.WARN,
+        description=f"{outcome} against champion version {version} "
+        f"(AUC {candidate_auc:.4f} vs {champion_auc:.4f}, margin {margin:g})",
         metadata={
+            "outcome": outcome,
             "champion_version": version,
             "champion_test_auc": champion_auc,
             "candidate_test_auc": candidate_auc,
+            "auc_gain": candidate_auc - champion_auc,
+            "margin": margin,
         },
     )
 
@@ -362,6 +480,12 @@ def build_xgb_model() -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=f"training set {training_set} failed its no_leakage check; "
                 "re-materialize training_set with embargo_bars >= horizon"
+            )
+        replaced = replaced_features(warehouse, training_set)
+        if replaced:
+            raise dg.Failure(
+                description=f"training set {training_set} was built from features that were "
+                "replaced since: " + "; ".join(replaced) + ". Re-materialize training_set."
             )
         clock.lap("lineage")
         frame = model_rows(warehouse, training_set)
@@ -407,7 +531,14 @@ def build_xgb_model() -> dg.AssetsDefinition:
                 mlflow_module.log_params(
                     {
                         **params.model_dump(),
-                        **config.model_dump(include={"baseline_margin", "auc_margin"}),
+                        **config.model_dump(
+                            include={
+                                "baseline_margin",
+                                "auc_margin",
+                                "min_test_rows",
+                                "champion_margin",
+                            }
+                        ),
                     }
                 )
                 mlflow_module.log_metrics(metrics)
@@ -426,24 +557,29 @@ def build_xgb_model() -> dg.AssetsDefinition:
             mlflow.registered_model, version, "dagster_run_id", context.run.run_id
         )
 
+        # Below the minimum sample no score is evidence, however good it looks.
+        enough = test_rows.height >= config.min_test_rows
+        sample = {"test_rows": test_rows.height, "min_test_rows": config.min_test_rows}
         gates = [
             dg.AssetCheckResult(
                 check_name="beats_majority_baseline",
-                passed=metrics["test_accuracy"] >= baseline + config.baseline_margin,
+                passed=enough and metrics["test_accuracy"] >= baseline + config.baseline_margin,
                 metadata={
                     "test_accuracy": metrics["test_accuracy"],
                     "majority_baseline_accuracy": baseline,
                     "margin": config.baseline_margin,
                     "threshold": baseline + config.baseline_margin,
+                    **sample,
                 },
             ),
             dg.AssetCheckResult(
                 check_name="test_auc_above_chance",
-                passed=metrics["test_auc"] >= 0.5 + config.auc_margin,
+                passed=enough and metrics["test_auc"] >= 0.5 + config.auc_margin,
                 metadata={
                     "test_auc": metrics["test_auc"],
                     "margin": config.auc_margin,
                     "threshold": 0.5 + config.auc_margin,
+                    **sample,
                 },
             ),
         ]
@@ -458,9 +594,11 @@ def build_xgb_model() -> dg.AssetsDefinition:
             metrics["test_auc"],
         )
         yield dg.MaterializeResult(
+            data_version=dg.DataVersion(f"{mlflow.registered_model}-{version}"),
             metadata={
                 MODEL_VERSION: version,
                 "model_uri": f"models:/{mlflow.registered_model}/{version}",
+                "indicator_set": indicator_set,
                 "mlflow_run_id": run.info.run_id,
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_url(experiment_id, run.info.run_id)),
                 "mlflow_model_version": dg.MetadataValue.url(mlflow.model_version_url(version)),
@@ -472,10 +610,10 @@ def build_xgb_model() -> dg.AssetsDefinition:
                 "feature_importance_gain": dg.MetadataValue.json(importance),
                 "seconds_by_phase": dg.MetadataValue.json(clock.laps),
                 **{key: metrics[key] for key in ("test_accuracy", "test_auc", "test_log_loss")},
-            }
+            },
         )
         yield from gates
-        yield champion_comparison(mlflow, test_rows, metrics["test_auc"])
+        yield champion_comparison(mlflow, test_rows, metrics["test_auc"], config.champion_margin)
 
     return xgb_model
 
@@ -496,6 +634,10 @@ class BacktestConfig(dg.Config):
     )
 
 
+# Symbols whose bars per year differ by more than this factor are not one frequency.
+MAX_FREQUENCY_RATIO = 2.0
+
+
 def _periods_per_year(test_rows: pl.DataFrame, configured: float) -> float:
     """Bars per year: as configured, or as the test split shows (per symbol, bars over
     elapsed years; the median symbol), so a market that trades 6.5 hours on weekdays
@@ -510,7 +652,22 @@ def _periods_per_year(test_rows: pl.DataFrame, configured: float) -> float:
     if spans.height == 0:
         raise dg.Failure(description="cannot infer bars per year from the test split")
     year_ms = 365.25 * 24 * 3600 * 1000
-    rates = spans["steps"].cast(pl.Float64) / (spans["span_ms"].cast(pl.Float64) / year_ms)
+    spans = spans.with_columns(
+        (pl.col("steps").cast(pl.Float64) / (pl.col("span_ms").cast(pl.Float64) / year_ms)).alias(
+            "rate"
+        )
+    ).sort("rate")
+    rates = spans.get_column("rate")
+    slowest, fastest = float(rates[0]), float(rates[-1])
+    if fastest > MAX_FREQUENCY_RATIO * slowest:
+        # One portfolio bar would be an hour for some sleeves and a day for others: no one
+        # annualization fits them all.
+        raise dg.Failure(
+            description="the test split mixes bar frequencies "
+            f"({spans['symbol'][0]} ~{slowest:,.0f} bars a year, {spans['symbol'][-1]} "
+            f"~{fastest:,.0f}): backtest symbols of one frequency together, or set "
+            "periods_per_year"
+        )
     return float(rates.median())  # type: ignore[arg-type]
 
 

@@ -149,6 +149,22 @@ def split_by_time(frame: pl.DataFrame, params: TrainingSetParams) -> pl.DataFram
             f"{n} timestamps with an embargo of {params.embargo} bars leave no rows "
             f"in {sorted(set(SPLITS) - present)}"
         )
+    # One calendar's boundaries can leave a symbol of another calendar or frequency
+    # entirely on one side: it would be trained on and never tested, or the reverse.
+    counts = split_frame.group_by("symbol", "split").len()
+    missing = [
+        f"{symbol} has no {split} rows"
+        for symbol in sorted(frame.get_column("symbol").unique().to_list())
+        for split in SPLITS
+        if counts.filter((pl.col("symbol") == symbol) & (pl.col("split") == split)).height == 0
+    ]
+    if missing:
+        raise ValueError(
+            "the time split (validation from "
+            f"{validation_start}, test from {test_start}) does not represent every symbol in "
+            f"every split: {'; '.join(missing)}. Train symbols of one calendar and frequency "
+            "together, or give them overlapping histories"
+        )
     return split_frame
 
 

@@ -157,7 +157,11 @@ def test_a_leaky_split_is_caught_before_training(tmp_path: Path) -> None:
     leakage = outcome.check("training_set", "no_leakage")
     assert not leakage.passed
     assert outcome.metadata("training_set", "no_leakage")["threshold_bars"] == 3
+    # Write, audit, publish: the leaky set was neither recorded nor stored.
+    assert "training_set" not in outcome.materialized
     assert "xgb_model" not in outcome.materialized
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    assert warehouse.query_arrow("SELECT count() AS n FROM training_sets").to_pylist() == [{"n": 0}]
     # A later run of the model alone does not train on that set either.
     defs = build_definitions(AssetsSettings(home=tmp_path, symbols=",".join(SYMBOLS)))
     model_only = dg.Definitions.merge(
@@ -165,4 +169,4 @@ def test_a_leaky_split_is_caught_before_training(tmp_path: Path) -> None:
     )
     later = run_job(model_only, "model_only", instance=instance)
     assert not later.success
-    assert any("failed its no_leakage check" in message for message in later.failures)
+    assert any("has not been materialized" in message for message in later.failures)
