@@ -7,9 +7,13 @@ One tick, in order:
    `deployed_strategy` is materialized; a failed acknowledgement, or none by the deadline →
    the swap is rolled back through the registry and that is recorded instead.
 2. Otherwise the newest `xgb_model` materialization since the cursor is the candidate. It
-   goes live only if its run's blocking gates passed, it beat the champion (`beats_champion`
-   against the version that is still the champion now) and the online features' latest
-   parity check passed. Then: a strategy entity version naming the model, deployed to
+   is judged once its run has finished (every step and check of it, the backtest included),
+   and goes live only if that run succeeded, its blocking gates passed, it beat the champion
+   by the configured margin (`beats_champion` against the version that is still the
+   champion now; a tie keeps the champion), and the online features' latest parity check
+   passed for the candidate's indicator set after the latest `indicators` and
+   `online_features` materializations (evidence about the data it will be served).
+   Then: a strategy entity version naming the model, deployed to
    staging, and an `automatic` swap in production whose reason cites the checks. The
    swap's `Idempotency-Key` is derived from the model version: a tick evaluated twice swaps
    once. With nothing live in production yet, the entity is deployed there directly.
@@ -32,6 +36,8 @@ from trade2026_assets.registry import RegistryResource
 from trade2026_assets.tracking import MlflowResource
 
 XGB_MODEL = dg.AssetKey("xgb_model")
+# Parity evidence must be newer than the latest materialization of each of these.
+PARITY_INPUTS = (dg.AssetKey("indicators"), dg.AssetKey("online_features"))
 DEPLOYED_STRATEGY = dg.AssetKey("deployed_strategy")
 PARITY_CHECK = dg.AssetCheckKey(dg.AssetKey("online_features"), "online_offline_parity")
 # xgb_model's blocking gates, then the comparison with the champion.
@@ -49,8 +55,11 @@ _EVIDENCE_KEYS = (
     "champion_test_auc",
     "threshold",
     "champion",
+    "auc_gain",
+    "margin",
     "values_compared",
     "mismatches",
+    "indicator_set",
 )
 
 
@@ -70,6 +79,8 @@ class SwapPolicy:
 class CheckOutcome:
     passed: bool
     metadata: dict[str, Any]
+    # When the evaluation was recorded (seconds since the epoch).
+    timestamp: float = 0.0
 
     def evidence(self) -> str:
         shown = []
@@ -87,6 +98,7 @@ class Candidate:
     model_version: str
     model_uri: str
     checks: dict[str, CheckOutcome]
+    indicator_set: str = ""
 
 
 class Pending(BaseModel):
@@ -155,6 +167,7 @@ def newest_candidate(instance: dg.DagsterInstance, after: int) -> Candidate | No
         model_version=str(metadata.get("model_version", "")),
         model_uri=str(metadata.get("model_uri", "")),
         checks=checks,
+        indicator_set=str(metadata.get("indicator_set", "")),
     )
 
 
@@ -167,10 +180,56 @@ def latest_parity(instance: dg.DagsterInstance) -> CheckOutcome | None:
     history = instance.event_log_storage.get_asset_check_execution_history(
         PARITY_CHECK, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
     )
-    evaluation = _check_evaluation(history[0].event) if history else None
-    if evaluation is None:
+    entry = history[0].event if history else None
+    evaluation = _check_evaluation(entry)
+    if evaluation is None or entry is None:
         return None
-    return CheckOutcome(bool(evaluation.passed), _metadata(evaluation.metadata))
+    return CheckOutcome(bool(evaluation.passed), _metadata(evaluation.metadata), entry.timestamp)
+
+
+def run_state(instance: dg.DagsterInstance, candidate: Candidate) -> tuple[str, str | None]:
+    """('running' | 'failed' | 'succeeded', why): the candidate's run, which must have
+    finished, every step and check of it, before its evidence is complete."""
+    run = instance.get_run_by_id(candidate.run_id)
+    if run is None:
+        return "failed", f"its run {candidate.run_id} is not in this Dagster instance"
+    if not run.is_finished:
+        return "running", (
+            f"xgb_model version {candidate.model_version}: its run {candidate.run_id[:8]} is "
+            f"{run.status.value}; judged once every step and check of it has finished"
+        )
+    if run.status != dg.DagsterRunStatus.SUCCESS:
+        return "failed", (
+            f"xgb_model version {candidate.model_version}: its run {candidate.run_id[:8]} "
+            f"ended {run.status.value} (a step or blocking check of it failed)"
+        )
+    return "succeeded", None
+
+
+def stale_parity(
+    instance: dg.DagsterInstance, candidate: Candidate, parity: CheckOutcome
+) -> str | None:
+    """Why the latest parity result is not evidence about what the candidate will be served:
+    older than the latest indicators or online features, or for another indicator set."""
+    for key in PARITY_INPUTS:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key), limit=1
+        ).records
+        if records and records[0].timestamp > parity.timestamp:
+            return (
+                f"online_features.online_offline_parity ran before the latest "
+                f"{key.to_user_string()} materialization (run {records[0].run_id[:8]}): the "
+                "online store may not hold what the candidate was trained on; materialize "
+                "online_features"
+            )
+    compared = str(parity.metadata.get("indicator_set", ""))
+    if candidate.indicator_set and compared != candidate.indicator_set:
+        return (
+            f"online_features.online_offline_parity compared indicator set {compared or '?'}, "
+            f"but xgb_model version {candidate.model_version} was trained on "
+            f"{candidate.indicator_set}: materialize indicators and online_features with it"
+        )
+    return None
 
 
 def _check_evaluation(entry: Any) -> dg.AssetCheckEvaluation | None:
@@ -196,6 +255,11 @@ def rejection(
     if beats is None:
         return f"{name}: {CHAMPION_CHECK} did not run"
     compared_with = beats.metadata.get("champion_version")
+    if not beats.passed and beats.metadata.get("outcome") == "tie":
+        return (
+            f"{name} tied with champion version {compared_with}: the difference is within "
+            f"the margin, so the champion stays ({beats.evidence()})"
+        )
     if not beats.passed:
         return f"{name} lost to champion version {compared_with} ({beats.evidence()})"
     if champion is not None and champion == candidate.model_version:
@@ -465,9 +529,17 @@ def evaluate(
     candidate = newest_candidate(instance, state.after)
     if candidate is None:
         return dg.SensorResult(skip_reason="no new xgb_model materialization", cursor=cursor)
+    status, why = run_state(instance, candidate)
+    if status == "running":
+        # Not judged yet: the cursor stays, the next tick looks again.
+        return dg.SensorResult(skip_reason=why, cursor=cursor)
     state.after = candidate.storage_id
+    if why is not None:
+        return dg.SensorResult(skip_reason=why, cursor=state.model_dump_json())
     parity = latest_parity(instance)
     problem = rejection(candidate, parity, current_champion(mlflow))
+    if problem is None and parity is not None:
+        problem = stale_parity(instance, candidate, parity)
     if problem is not None:
         return dg.SensorResult(skip_reason=problem, cursor=state.model_dump_json())
     assert parity is not None
