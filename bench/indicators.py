@@ -10,9 +10,12 @@
 * Warehouse (chDB): insert rate of the bars through `replace_partitions` (staging insert plus
   one REPLACE PARTITION per symbol), and read-back rate of what `indicators` reads.
 * The whole backfill: the Dagster job over the universe as one run, its wall time and peak
-  resident memory (chDB included: it runs in-process).
+  resident memory (chDB included: it runs in-process). With `--reference-commit`, the same
+  backfill also runs from a checkout of that commit (a temporary git worktree) in the same
+  run, before ours, and the ratio of the two wall times is the figure to read.
 
 Usage: python -m bench.indicators [--symbols 500] [--bars 20000] [--repeats 3]
+       [--reference-commit REV] [--backfill-only]
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from bench.common import write_results
 TARGET_RATIO = 1.5
 TARGET_INSERT_ROWS_PER_S = 3_000_000
 TOLERANCE = 1e-9
+# Write-audit-publish may cost the backfill at most this much over the reference commit.
+TARGET_BACKFILL_RATIO = 1.15
 
 
 def universe(n_symbols: int) -> list[str]:
@@ -195,14 +200,19 @@ def part_backfill(n_symbols: int, n_bars: int) -> dict[str, Any]:
     }
 
 
-def run_part(*args: str) -> dict[str, Any]:
+def run_part(*args: str, tree: Path | None = None) -> dict[str, Any]:
+    """One part in a fresh process; `tree` runs it from another checkout's code."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     completed = subprocess.run(
         [sys.executable, "-m", "bench.indicators", "--part", *args],
         capture_output=True,
         text=True,
         check=False,
         timeout=3600,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env=env,
+        cwd=tree,
     )
     if completed.returncode != 0:
         raise SystemExit(f"part {args} failed:\n{completed.stdout}\n{completed.stderr}")
@@ -218,6 +228,15 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--bars", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--reference-commit",
+        default="",
+        help="also run the backfill from this commit's code, for a ratio (e.g. the commit "
+        "before a change to the write path)",
+    )
+    parser.add_argument(
+        "--backfill-only", action="store_true", help="skip the compute and warehouse parts"
+    )
     parser.add_argument("--part", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -235,6 +254,9 @@ def main() -> None:
     print(
         f"{args.symbols} symbols x {args.bars} bars = {rows_total:,} rows, {os.cpu_count()} cores"
     )
+    if args.backfill_only:
+        backfill_table(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "bars.arrow"
         make_bars(data, args.symbols, args.bars)
@@ -303,11 +325,91 @@ def main() -> None:
         met = "" if "met" not in row else ("yes" if row["met"] else "NO")
         print(f"{row['measure']:<44} {shown:>16} {row.get('target', ''):>14}  {met}")
     print(f"backfill checks passed: {backfill['checks_passed']}/{backfill['checks']}")
+    rows += backfill_reference_rows(args, backfill)
     path = write_results(
         "indicators",
         [
             *rows,
             {"measure": "raw times s", "value": times},
+            {"measure": "symbols", "value": args.symbols},
+            {"measure": "bars per symbol", "value": args.bars},
+        ],
+    )
+    print(f"results: {path}")
+
+
+def reference_backfill(commit: str, n_symbols: int, n_bars: int) -> dict[str, Any]:
+    """The backfill part run from `commit`'s code, in a temporary git worktree."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "reference"
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), commit],
+            check=True,
+            timeout=120,
+        )
+        try:
+            # The reference's own benchmark module may predate `--part backfill`'s shape:
+            # run ours against its packages.
+            (tree / "bench" / "indicators.py").write_text(Path(__file__).read_text())
+            return run_part("backfill", str(n_symbols), str(n_bars), tree=tree)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)],
+                check=False,
+                timeout=120,
+            )
+
+
+def backfill_reference_rows(args: argparse.Namespace, ours: dict[str, Any]) -> list[dict[str, Any]]:
+    if not args.reference_commit:
+        return []
+    reference = reference_backfill(args.reference_commit, args.symbols, args.bars)
+    ratio = ours["seconds"] / reference["seconds"]
+    rows = [
+        {
+            "measure": f"reference backfill ({args.reference_commit[:10]}) s",
+            "value": reference["seconds"],
+            "met": reference["success"],
+        },
+        {"measure": "reference backfill peak RSS MiB", "value": reference["peak_rss_mib"]},
+        {
+            "measure": "backfill ratio vs reference",
+            "value": ratio,
+            "target": f"<= {TARGET_BACKFILL_RATIO}",
+            "met": ratio <= TARGET_BACKFILL_RATIO,
+        },
+    ]
+    for row in rows:
+        value = row["value"]
+        met = "" if "met" not in row else ("yes" if row["met"] else "NO")
+        print(f"{row['measure']:<44} {value:>16.3g} {row.get('target', ''):>14}  {met}")
+    return rows
+
+
+def backfill_table(args: argparse.Namespace) -> None:
+    """Only the backfill: ours, then the reference's (when asked for)."""
+    reference_rows: list[dict[str, Any]] = []
+    ours = run_part("backfill", str(args.symbols), str(args.bars))
+    rows = [
+        {
+            "measure": "backfill run (bars+indicators+checks) s",
+            "value": ours["seconds"],
+            "met": ours["success"],
+        },
+        {"measure": "backfill peak RSS MiB", "value": ours["peak_rss_mib"]},
+    ]
+    print(f"{'measure':<44} {'value':>16} {'target':>14}  met")
+    for row in rows:
+        met = "yes" if row.get("met", True) else "NO"
+        print(f"{row['measure']:<44} {row['value']:>16.3g} {'':>14}  {met}")
+    reference_rows = backfill_reference_rows(args, ours)
+    print(f"backfill checks passed: {ours['checks_passed']}/{ours['checks']}")
+    path = write_results(
+        "indicators_backfill",
+        [
+            *rows,
+            *reference_rows,
             {"measure": "symbols", "value": args.symbols},
             {"measure": "bars per symbol", "value": args.bars},
         ],

@@ -37,6 +37,7 @@ from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.process import RegistryProcess, local_api_key
 from serving.process import ServingProcess
 from serving.settings import ServingSettings
+from trade2026_assets.assets.evidence import evidence_text
 from trade2026_assets.definitions import (
     MARKET_DATA_JOB,
     TRAINING_JOB,
@@ -226,6 +227,8 @@ def materialize_market_data(home: Path) -> bool:
     result = run_job(MARKET_DATA_JOB, tags=partition_range_tags(universe[0], universe[-1]))
     for evaluation in result.get_asset_check_evaluations():
         say(f"  check {check_line(evaluation)}")
+        if not evaluation.passed:
+            say(indented(evidence_text(evaluation)))
     if not result.success:
         say(f"error: run {result.run_id} failed: {failure_summary(result)}")
         say(run_logs_hint(result.run_id))
@@ -286,6 +289,10 @@ def run_job(
         )
 
 
+def indented(text: str) -> str:
+    return "\n".join(f"      {line}" for line in text.splitlines())
+
+
 def check_line(evaluation: Any) -> str:
     verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})"
     return f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}"
@@ -307,6 +314,8 @@ def train_and_backtest(title: str, config: dict[str, Any] | None = None) -> dict
         }
         shown = ", ".join(f"{k}={v:.4g}" for k, v in evidence.items())
         say(f"  gate {check_line(evaluation)}  {shown}")
+        if not evaluation.passed:
+            say(indented(evidence_text(evaluation)))
         gates.append(check_line(evaluation))
     metadata: dict[str, dict[str, Any]] = {"gates": {"lines": gates}}
     for event in result.get_asset_materialization_events():

@@ -42,6 +42,12 @@ _PROCESS_LOCK = threading.RLock()
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
+# The Dagster concurrency pool of the assets that write the warehouse: an instance that
+# limits it to one run at a time (`concurrency: pools: granularity: run`) keeps one run's
+# steps from reading what another run published in between.
+WAREHOUSE_POOL = "warehouse"
+
+
 class WarehouseError(RuntimeError):
     """The warehouse could not be reached or refused an operation."""
 

@@ -6,7 +6,6 @@ Each case was seen from the UI: a swap while the online store still held the fea
 an older indicator set; a swap while the candidate's own backtest was still running; a
 swap on an AUC gain of 0.0002."""
 
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

@@ -99,7 +99,7 @@ def failed_blocking(
     return [r for r in results if not r.passed and r.check_name in blocking]
 
 
-def evidence_text(result: dg.AssetCheckResult) -> str:
+def evidence_text(result: dg.AssetCheckResult | dg.AssetCheckEvaluation) -> str:
     """A failed check's evidence in a few lines: what the shell prints and the failure says."""
     lines = [f"check {result.check_name} did not pass:"]
     for key, value in result.metadata.items():
@@ -110,6 +110,14 @@ def evidence_text(result: dg.AssetCheckResult) -> str:
         else:
             lines.append(f"  {key}: {raw}")
     return "\n".join(lines)
+
+
+def log_failed(context: dg.AssetExecutionContext, results: Sequence[dg.AssetCheckResult]) -> None:
+    """Log each failed check's evidence, so the shell (`dagster asset materialize`) shows
+    values, thresholds and the first failing rows, not only "did not pass"."""
+    for result in results:
+        if not result.passed:
+            context.log.warning(evidence_text(result))
 
 
 def refuse_publish(

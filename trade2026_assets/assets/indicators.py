@@ -23,6 +23,7 @@ from trade2026_assets.assets.evidence import (
     RuleCheck,
     config_failure,
     failed_blocking,
+    log_failed,
     refuse_publish,
     rule_check_results,
 )
@@ -40,6 +41,7 @@ from trade2026_assets.warehouse import (
     FEATURES,
     INDICATOR_SETS,
     SERVING_FEATURES,
+    WAREHOUSE_POOL,
     Published,
     WarehouseResource,
     WarehouseSession,
@@ -201,6 +203,7 @@ def build_indicators(
         deps=[market_bars],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         check_specs=INDICATOR_CHECK_SPECS,
         group_name="market_data",
         kinds={"clickhouse", "polars"},
@@ -334,6 +337,7 @@ def build_indicators(
                 "rows_by_symbol": dg.MetadataValue.json(rows_by_symbol),
             },
         )
+        log_failed(context, results)
         yield from results
 
     return indicators

@@ -15,12 +15,19 @@ import polars as pl
 from trade2026_assets.assets.evidence import (
     RuleCheck,
     failed_blocking,
+    log_failed,
     refuse_publish,
     rule_check_results,
 )
 from trade2026_assets.market_data import BarsFileError, MarketDataResource
 from trade2026_assets.versions import combined_version, versions_by
-from trade2026_assets.warehouse import BARS, Published, WarehouseResource, WarehouseSession
+from trade2026_assets.warehouse import (
+    BARS,
+    WAREHOUSE_POOL,
+    Published,
+    WarehouseResource,
+    WarehouseSession,
+)
 
 BARS_CHECKS = (
     RuleCheck("no_missing_values", "open, high, low, close and volume are present and finite"),
@@ -115,6 +122,7 @@ def build_market_bars(
         partitions_def=partitions,
         # A backfill of the whole universe is one run, one warehouse write.
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         check_specs=BARS_CHECK_SPECS,
         group_name="market_data",
         kinds={"clickhouse", "polars"},
@@ -199,6 +207,7 @@ def build_market_bars(
                 ),
             },
         )
+        log_failed(context, results)
         yield from results
 
     return market_bars

@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field, ValidationError
 
-from trade2026_assets.assets.evidence import config_failure, refuse_publish
+from trade2026_assets.assets.evidence import config_failure, log_failed, refuse_publish
 from trade2026_assets.ml import model as ml
 from trade2026_assets.ml.backtest import BacktestParams, equity_chart_png, run_backtest
 from trade2026_assets.ml.training_set import (
@@ -32,6 +32,7 @@ from trade2026_assets.ml.training_set import (
 from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import (
     TRAINING_SETS,
+    WAREHOUSE_POOL,
     Published,
     WarehouseResource,
     read_versions,
@@ -181,6 +182,7 @@ def stale_inputs(
 def build_training_set(symbols: list[str]) -> dg.AssetsDefinition:
     @dg.asset(
         name="training_set",
+        pool=WAREHOUSE_POOL,
         deps=["indicators"],
         group_name="ml",
         kinds={"clickhouse", "polars"},
@@ -612,8 +614,12 @@ def build_xgb_model() -> dg.AssetsDefinition:
                 **{key: metrics[key] for key in ("test_accuracy", "test_auc", "test_log_loss")},
             },
         )
+        champion = champion_comparison(
+            mlflow, test_rows, metrics["test_auc"], config.champion_margin
+        )
+        log_failed(context, [*gates, champion])
         yield from gates
-        yield champion_comparison(mlflow, test_rows, metrics["test_auc"], config.champion_margin)
+        yield champion
 
     return xgb_model
 

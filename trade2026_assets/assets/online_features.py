@@ -30,7 +30,7 @@ from trade2026_assets.feature_store.frame import (
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS
 from trade2026_assets.versions import combined_version, frame_version
-from trade2026_assets.warehouse import WarehouseResource
+from trade2026_assets.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -257,6 +257,7 @@ def build_online_features(
         deps=[indicators],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
         check_specs=[
             dg.AssetCheckSpec(
                 PARITY_CHECK,
