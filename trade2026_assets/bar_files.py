@@ -215,7 +215,7 @@ def check_timezone(timezone: str, setting: str = "timezone") -> None:
 
 def _symbol_file(directory: Path, symbol: str, name: str, by_stem: dict[str, list[Path]]) -> Path:
     candidates = by_stem.get(name.upper(), [])
-    shown = symbol if name == symbol else f"{symbol} (named {name!r} in the files)"
+    shown = repr(symbol) if name == symbol else f"{symbol!r} (named {name!r} in the files)"
     if not candidates:
         found = ", ".join(repr(p.stem) for files in by_stem.values() for p in files) or "none"
         raise BarsFileError(

@@ -106,7 +106,7 @@ def _symbol_gaps(symbol: str, rows: pl.DataFrame, where: BarCalendar) -> pl.Data
         assert isinstance(median, float | int)
         starts = _intraday_slots(where.calendar, rows["ts"], int(median))
         ordinal = starts.search_sorted(rows["ts"], side="right").cast(pl.Int64) - 1
-        labels = starts.dt.to_string("%Y-%m-%dT%H:%M:%SZ")
+        labels = starts.dt.to_string("%Y-%m-%dT%H:%M:%S+00:00")
     else:
         local = rows["ts"].dt.convert_time_zone(where.timezone).dt.date()
         sessions = _sessions(where.calendar, _date(local.min()), _date(local.max()))
