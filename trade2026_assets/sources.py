@@ -176,9 +176,12 @@ class Sources:
                 row_order=row_order,
                 setting=_environment_setting,
             )
+        except ValueError as err:
+            raise SourcesError(file=path, problem=str(err)) from None
+        try:
             where = BarCalendar(calendar_name(calendar), timezone)
         except ValueError as err:
-            raise SourcesError(file=origin, problem=str(err)) from None
+            raise SourcesError(file=path, problem=f"TRADE2026_BARS_CALENDAR: {err}") from None
         return Sources((Source("files", Path(path), layout, where, None),), origin)
 
     @staticmethod

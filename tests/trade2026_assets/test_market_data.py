@@ -9,8 +9,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tests.trade2026_assets.dagster_runs import resource_of
+from trade2026_assets.bar_files import BarsFileError
 from trade2026_assets.bars import BAR_COLUMNS, BARS_SCHEMA
+from trade2026_assets.calendars import BarCalendar
+from trade2026_assets.definitions import build_definitions
 from trade2026_assets.market_data import MarketDataResource
+from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.synthetic import synthetic_bars
 
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -109,3 +114,38 @@ def test_resource_files_needs_a_path() -> None:
 def test_resource_rejects_a_bad_file_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="file_format"):
         MarketDataResource(source="files", path=str(tmp_path), file_format="xls").bars(["A"])
+
+
+def test_resource_calendars() -> None:
+    assert MarketDataResource().calendars(["SYNA"]) == {"SYNA": BarCalendar("24/7")}
+    files = MarketDataResource(
+        source="files", path="/data", calendar="xnys", timezone="America/New_York"
+    )
+    assert files.calendars(["SPX", "NDX"]) == {
+        symbol: BarCalendar("XNYS", "America/New_York") for symbol in ("SPX", "NDX")
+    }
+
+
+def test_resource_rejects_an_unknown_calendar_naming_the_variable() -> None:
+    with pytest.raises(
+        BarsFileError, match=r"^/data: TRADE2026_BARS_CALENDAR: unknown trading calendar 'NYSX'"
+    ):
+        MarketDataResource(source="files", path="/data", calendar="NYSX").calendars(["SPX"])
+
+
+def test_settings_configure_the_resource(tmp_path: Path) -> None:
+    settings = AssetsSettings(
+        home=tmp_path,
+        symbols="SPX",
+        market_source="files",
+        bars_path=str(tmp_path),
+        bars_calendar="XNYS",
+        bars_row_order="newest_first",
+        bars_close_column="Adj Close",
+    )
+    resource = resource_of(build_definitions(settings), "market_data", MarketDataResource)
+    assert (resource.calendar, resource.row_order, resource.close_column) == (
+        "XNYS",
+        "newest_first",
+        "Adj Close",
+    )
