@@ -388,12 +388,29 @@ class _Parser:
         table = raw.select(
             pl.col(_ROW), *(pl.col(theirs).alias(ours) for ours, theirs in chosen.items())
         )
+        time_column = self._time_column(raw, chosen)
+        if time_column is not None:
+            # Separate date and time columns (MetaTrader-style exports) make one timestamp.
+            table = table.with_columns(
+                pl.concat_str([pl.col("timestamp"), raw[time_column]], separator=" ")
+            )
+            chosen["timestamp"] = f"{chosen['timestamp']} {time_column}"
         if "symbol" in chosen:
             symbol = table["symbol"]
             if symbol.dtype != pl.String:
                 symbol = symbol.cast(pl.String)
             table = table.with_columns(symbol.str.strip_chars().alias("symbol"))
         return _Table(table.rename({"timestamp": "ts"}), chosen)
+
+    def _time_column(self, raw: pl.DataFrame, chosen: dict[str, str]) -> str | None:
+        """The `Time` column to join to a `Date` column found by its alias, if any."""
+        date_column = chosen["timestamp"]
+        if "timestamp" in self.layout.columns or _key(date_column) != "date":
+            return None
+        times = [c for c in raw.columns if _key(c) == "time"]
+        if len(times) != 1 or raw[date_column].dtype != pl.String:
+            return None
+        return times[0] if raw[times[0]].dtype == pl.String else None
 
     def values(self, selected: _Table, file: Path) -> pl.DataFrame:
         """symbol, ts and the bar values, parsed; rows stay in source order."""

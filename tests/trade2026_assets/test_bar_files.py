@@ -442,3 +442,23 @@ def test_error_message_layout() -> None:
         "bars.csv: is empty"
     )
     assert isinstance(err, ValueError)
+
+
+def test_separate_date_and_time_columns_make_the_timestamp(tmp_path: Path) -> None:
+    write(
+        tmp_path / "EURUSD.csv",
+        "Date,Time,Open,High,Low,Close,Volume\n"
+        "2024.01.02,13:00,1.1,1.2,1.0,1.15,10\n2024.01.02,14:00,1.1,1.2,1.0,1.15,10\n",
+    )
+    bars = load_bar_files(tmp_path, ["EURUSD"], BarFileLayout(timestamp_format="%Y.%m.%d %H:%M"))
+    assert bars["ts"].to_list() == [utc(2024, 1, 2, 13), utc(2024, 1, 2, 14)]
+
+
+def test_columns_match_in_any_case_and_adj_close_only_when_named(tmp_path: Path) -> None:
+    write(
+        tmp_path / "SPY.csv",
+        "DATE,OPEN,HIGH,LOW,CLOSE,ADJ CLOSE,VOLUME,OpenInt\n2024-01-02,1,2,0.5,1.5,1.4,10,0\n",
+    )
+    assert load_bar_files(tmp_path, ["SPY"])["close"].to_list() == [1.5]
+    adjusted = load_bar_files(tmp_path, ["SPY"], BarFileLayout(columns={"close": "adj close"}))
+    assert adjusted["close"].to_list() == [1.4]
