@@ -27,7 +27,8 @@ _ALIASES = {"24x7": "24/7", "24x5": "24/5", "24*7": "24/7", "24*5": "24/5"}
 _MS_PER_DAY = 86_400_000
 # Median steps (in days) below which bars are taken for that period; above the last, yearly.
 _PERIODS = ((0.8, "intraday"), (4.0, "1d"), (10.0, "1w"), (45.0, "1mo"), (120.0, "1q"))
-_LABEL = {"1d": "session", "1w": "week", "1mo": "month", "1q": "quarter", "1y": "year"}
+# How a missing period is labelled in the evidence.
+_LABEL_FORMAT = {"1d": "%Y-%m-%d", "1w": "%Y-%m-%d", "1mo": "%Y-%m", "1q": "%Y-%m", "1y": "%Y"}
 SAMPLE_MISSING = 3
 GAP_COLUMNS = ("symbol", "seq", "ts", "prev_ts", "missing", "first_missing")
 
@@ -85,14 +86,21 @@ def missing_bars(bars: pl.DataFrame, calendars: Mapping[str, BarCalendar]) -> pl
 def bar_period(bars: pl.DataFrame) -> str | None:
     """'intraday', '1d', '1w', '1mo', '1q' or '1y' from the median step of `bars` (symbol's
     ts in seq order); None with fewer than two increasing steps."""
-    steps = bars["ts"].diff().dt.total_milliseconds().drop_nulls()
+    median = _median_step_ms(bars["ts"])
+    if median is None:
+        return None
+    days = median / _MS_PER_DAY
+    return next((period for limit, period in _PERIODS if days < limit), "1y")
+
+
+def _median_step_ms(ts: pl.Series) -> float | None:
+    steps = ts.diff().dt.total_milliseconds().drop_nulls()
     steps = steps.filter(steps > 0)
     if steps.len() < 2:
         return None
     median = steps.median()
     assert isinstance(median, float | int)
-    days = float(median) / _MS_PER_DAY
-    return next((period for limit, period in _PERIODS if days < limit), "1y")
+    return float(median)
 
 
 def _symbol_gaps(symbol: str, rows: pl.DataFrame, where: BarCalendar) -> pl.DataFrame:
@@ -101,9 +109,8 @@ def _symbol_gaps(symbol: str, rows: pl.DataFrame, where: BarCalendar) -> pl.Data
     if period is None:
         return pl.DataFrame()
     if period == "intraday":
-        step = rows["ts"].diff().dt.total_milliseconds().drop_nulls()
-        median = step.filter(step > 0).median()
-        assert isinstance(median, float | int)
+        median = _median_step_ms(rows["ts"])
+        assert median is not None
         starts = _intraday_slots(where.calendar, rows["ts"], int(median))
         ordinal = starts.search_sorted(rows["ts"], side="right").cast(pl.Int64) - 1
         labels = starts.dt.to_string("%Y-%m-%dT%H:%M:%S+00:00")
@@ -112,9 +119,7 @@ def _symbol_gaps(symbol: str, rows: pl.DataFrame, where: BarCalendar) -> pl.Data
         sessions = _sessions(where.calendar, _date(local.min()), _date(local.max()))
         starts = sessions.dt.truncate(period).unique(maintain_order=True)
         ordinal = starts.search_sorted(local.dt.truncate(period), side="right").cast(pl.Int64) - 1
-        labels = starts.dt.to_string("%Y-%m" if period in ("1mo", "1q") else "%Y-%m-%d")
-        if period == "1y":
-            labels = starts.dt.to_string("%Y")
+        labels = starts.dt.to_string(_LABEL_FORMAT[period])
     frame = rows.with_columns(ordinal.alias("ordinal")).with_columns(
         pl.col("ts").shift(1).alias("prev_ts"),
         (pl.col("ordinal") - pl.col("ordinal").shift(1) - 1).clip(lower_bound=0).alias("missing"),
