@@ -265,7 +265,7 @@ def _read_long_files(
     frames: list[pl.DataFrame] = []
     for file in files:
         raw = _read_raw(file)
-        if parse.column_for(raw, "symbol") is None:
+        if parse.column_for(raw, "symbol", file) is None:
             wanted = ", ".join(f"{n}.csv" for n in name_of.values())
             raise BarsFileError(
                 file=str(file),
@@ -339,7 +339,7 @@ class _Table:
 class _Parser:
     layout: BarFileLayout
 
-    def column_for(self, raw: pl.DataFrame, name: str) -> str | None:
+    def column_for(self, raw: pl.DataFrame, name: str, file: Path) -> str | None:
         """The file's column for our field `name`; BarsFileError if two columns match."""
         found = [c for c in raw.columns if c != _ROW]
         explicit = self.layout.columns.get(name)
@@ -348,7 +348,7 @@ class _Parser:
             matches = [c for c in found if _key(c) == _key(candidate)]
             if len(matches) > 1:
                 raise BarsFileError(
-                    file="",
+                    file=str(file),
                     row=None,
                     problem=f"columns {', '.join(map(repr, matches))} both match {name}; "
                     f"name the one to use with {self.layout.setting(f'columns.{name}')}",
@@ -367,10 +367,7 @@ class _Parser:
         chosen: dict[str, str] = {}
         missing: list[str] = []
         for name in FIELDS:
-            try:
-                column = self.column_for(raw, name)
-            except BarsFileError as err:
-                raise BarsFileError(file=str(file), row=None, problem=err.problem) from None
+            column = self.column_for(raw, name, file)
             if column is not None:
                 chosen[name] = column
             elif name != "symbol" or with_symbol:
