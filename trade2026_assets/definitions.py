@@ -24,7 +24,7 @@ from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.registry import RegistryResource
 from trade2026_assets.schedules import build_schedules
-from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.settings import AssetsSettings, load_settings
 from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import WarehouseResource
 
@@ -41,7 +41,7 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
 def build_definitions(settings: AssetsSettings) -> dg.Definitions:
     """Definitions for one configuration; tests build their own from their own settings."""
     partitions = dg.StaticPartitionsDefinition(settings.universe)
-    market_bars = build_market_bars(partitions, max_gap_bars=settings.max_gap_bars)
+    market_bars = build_market_bars(partitions)
     indicators = build_indicators(partitions, market_bars)
     online_features = build_online_features(partitions, indicators)
     training_set = build_training_set(settings.universe)
@@ -95,6 +95,7 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 n_bars=settings.synthetic_bars,
                 bar_minutes=settings.synthetic_bar_minutes,
                 predictability=settings.synthetic_predictability,
+                sources_file=str(settings.sources_file.resolve()) if settings.sources_file else "",
                 path=settings.bars_path,
                 file_format=settings.bars_format,
                 timezone=settings.bars_timezone,
@@ -106,6 +107,8 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                 low_column=settings.bars_low_column,
                 close_column=settings.bars_close_column,
                 volume_column=settings.bars_volume_column,
+                calendar=settings.bars_calendar,
+                row_order=settings.bars_row_order,
             ),
             "warehouse": WarehouseResource(
                 chdb_path=str(settings.warehouse_path.resolve()),
@@ -147,4 +150,4 @@ def _env_or_empty(name: str) -> dg.EnvVar | str:
 @dg.definitions
 def defs() -> dg.Definitions:
     """Loaded by `dagster dev` through workspace.yaml; reads the environment only now."""
-    return build_definitions(AssetsSettings())
+    return build_definitions(load_settings())

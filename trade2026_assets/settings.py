@@ -3,16 +3,16 @@ the definitions (never at import)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trade2026_assets.sources import Sources, symbol_problem
 
 # The Feast repository next to the package (the repository root's `feature_repo/`).
 FEATURE_REPO = Path(__file__).resolve().parents[1] / "feature_repo"
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 DEMO_SYMBOLS = ("SYNA", "SYNB", "SYNC", "SYND", "SYNE")
 # Variables that point a component at a server of the production profile; the embedded
 # demo and `make up` drop them.
@@ -46,20 +46,23 @@ class AssetsSettings(BaseSettings):
     # Lag-1 autocorrelation of bar returns: a small, honest edge for the ML steps to find.
     # 0 makes the bars a pure random walk.
     synthetic_predictability: float = Field(default=0.1, gt=-1, lt=1)
-    # Bars files.
+    # Bars files: a YAML file of sources (each with its own layout, zone and calendar), or
+    # the one directory the TRADE2026_BARS_* variables describe.
+    sources_file: Path | None = None
     bars_path: str = ""
     bars_format: Literal["auto", "csv", "parquet"] = "auto"
     bars_timezone: str = "UTC"
     bars_timestamp_format: str = ""
-    bars_symbol_column: str = "symbol"
-    bars_timestamp_column: str = "timestamp"
-    bars_open_column: str = "open"
-    bars_high_column: str = "high"
-    bars_low_column: str = "low"
-    bars_close_column: str = "close"
-    bars_volume_column: str = "volume"
-    # The gap check flags consecutive bars further apart than this many bar intervals.
-    max_gap_bars: float = Field(default=1.0, gt=0)
+    bars_calendar: str = "24/7"
+    bars_row_order: Literal["oldest_first", "newest_first"] = "oldest_first"
+    # Column names; empty matches the usual names case-insensitively (Date, Open, ...).
+    bars_symbol_column: str = ""
+    bars_timestamp_column: str = ""
+    bars_open_column: str = ""
+    bars_high_column: str = ""
+    bars_low_column: str = ""
+    bars_close_column: str = ""
+    bars_volume_column: str = ""
 
     # Feature store: the Feast repository and the project that namespaces its registry and
     # online keys.
@@ -90,20 +93,43 @@ class AssetsSettings(BaseSettings):
     # Daily market data and weekly retraining: off unless asked for.
     schedules: Literal["running", "stopped"] = "stopped"
 
+    # The symbols of the sources file, when it decides the universe.
+    _source_symbols: list[str] = PrivateAttr(default_factory=list)
+
     @field_validator("symbols")
     @classmethod
     def _symbols_listed(cls, value: str) -> str:
         symbols = symbol_list(value)
         if not symbols:
-            raise ValueError("TRADE2026_SYMBOLS names no symbol")
-        bad = [symbol for symbol in symbols if not _SYMBOL.fullmatch(symbol)]
-        if bad:
-            raise ValueError(f"symbols may use A-Z, 0-9, '.', '-' and '_' only: {bad}")
+            raise ValueError("names no symbol")
+        for symbol in symbols:
+            problem = symbol_problem(symbol)
+            if problem:
+                raise ValueError(problem)
         return value
+
+    @model_validator(mode="after")
+    def _sources_read(self) -> AssetsSettings:
+        if self.sources_file is None:
+            return self
+        if "market_source" in self.model_fields_set and self.market_source != "files":
+            raise ValueError(
+                "TRADE2026_SOURCES_FILE is set, but TRADE2026_MARKET_SOURCE is "
+                f"{self.market_source!r}: unset one of them"
+            )
+        self.market_source = "files"
+        sources = Sources.from_file(self.sources_file)
+        if "symbols" in self.model_fields_set:
+            for symbol in symbol_list(self.symbols):
+                sources.source_of(symbol)
+        else:
+            self._source_symbols = sources.symbols()
+        return self
 
     @property
     def universe(self) -> list[str]:
-        return symbol_list(self.symbols)
+        """TRADE2026_SYMBOLS; with a sources file and no TRADE2026_SYMBOLS, its symbols."""
+        return self._source_symbols or symbol_list(self.symbols)
 
     @property
     def warehouse_path(self) -> Path:
@@ -116,6 +142,24 @@ class AssetsSettings(BaseSettings):
     @property
     def feature_store_dir(self) -> Path:
         return self.home / "feature_store"
+
+
+class SettingsError(ValueError):
+    """The environment's settings are invalid: one line per problem, naming the variable."""
+
+
+def load_settings(**overrides: Any) -> AssetsSettings:
+    """The settings from the environment (and `overrides`); SettingsError, worded for the
+    user who set the variables, instead of pydantic's report."""
+    try:
+        return AssetsSettings(**overrides)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            variable = "".join(f"TRADE2026_{part}".upper() for part in error["loc"][:1])
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{variable}: {message}" if variable else message)
+        raise SettingsError("; ".join(problems)) from None
 
 
 def symbol_list(value: str) -> list[str]:

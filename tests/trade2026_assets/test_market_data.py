@@ -1,35 +1,24 @@
-"""Market bars: the synthetic generator, the files loader and the resource over both."""
+"""The market-data resource: synthetic bars, or the user's files through their sources."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from trade2026_assets.market_data import (
-    BAR_COLUMNS,
-    BARS_SCHEMA,
-    BarsFileError,
-    MarketDataResource,
-    _ar1,
-    load_bar_files,
-    synthetic_bars,
-)
+from tests.trade2026_assets.dagster_runs import resource_of
+from trade2026_assets.bar_files import BarsFileError
+from trade2026_assets.bars import BAR_COLUMNS, BARS_SCHEMA
+from trade2026_assets.calendars import BarCalendar
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.market_data import MarketDataResource
+from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.synthetic import synthetic_bars
 
 HEADER = "timestamp,open,high,low,close,volume\n"
-
-
-def lag1_autocorrelation(values: np.ndarray[Any, np.dtype[np.float64]]) -> float:
-    return float(np.corrcoef(values[:-1], values[1:])[0, 1])
-
-
-def log_returns(bars: pl.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.diff(np.log(bars["close"].to_numpy()))
 
 
 def write(path: Path, text: str) -> Path:
@@ -44,528 +33,6 @@ def assert_schema(bars: pl.DataFrame) -> None:
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic bars
-
-
-def test_synthetic_schema_seq_and_symbol() -> None:
-    bars = synthetic_bars("AAPL", n_bars=500)
-    assert_schema(bars)
-    assert bars.height == 500
-    assert bars["seq"].to_list() == list(range(500))
-    assert bars["symbol"].unique().to_list() == ["AAPL"]
-    assert bars.null_count().sum_horizontal().item() == 0
-
-
-def test_synthetic_is_deterministic_per_seed_and_symbol() -> None:
-    first = synthetic_bars("AAPL", seed=11, n_bars=2000)
-    assert_frame_equal(first, synthetic_bars("AAPL", seed=11, n_bars=2000))
-    other_symbol = synthetic_bars("MSFT", seed=11, n_bars=2000)
-    other_seed = synthetic_bars("AAPL", seed=12, n_bars=2000)
-    assert not np.allclose(first["close"].to_numpy(), other_symbol["close"].to_numpy())
-    assert not np.allclose(first["close"].to_numpy(), other_seed["close"].to_numpy())
-
-
-def test_synthetic_ohlc_is_consistent_and_positive() -> None:
-    bars = synthetic_bars("AAPL", n_bars=20_000, volatility=0.01, predictability=0.2)
-    o, h, lo, c, v = (bars[name].to_numpy() for name in BAR_COLUMNS)
-    assert np.isfinite(np.stack([o, h, lo, c, v])).all()
-    assert (h >= np.maximum(o, c)).all()
-    assert (lo <= np.minimum(o, c)).all()
-    assert (lo > 0).all()
-    assert (v > 0).all()
-    assert o[0] == 100.0
-    # Opens sit next to the previous close: a small gap, not a jump.
-    assert np.abs(np.log(o[1:] / c[:-1])).max() < 0.05
-
-
-def test_synthetic_timestamps_are_regular_and_utc() -> None:
-    start = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
-    bars = synthetic_bars("AAPL", n_bars=100, start=start, bar_minutes=15)
-    ts = bars["ts"]
-    assert ts[0] == utc(2024, 3, 1, 7, 30)
-    assert (ts.diff().drop_nulls() == timedelta(minutes=15)).all()
-    assert ts[-1] == utc(2024, 3, 1, 7, 30) + 99 * timedelta(minutes=15)
-
-
-@pytest.mark.parametrize("phi", [0.3, 0.0])
-def test_predictability_is_the_lag1_autocorrelation(phi: float) -> None:
-    bars = synthetic_bars("AAPL", n_bars=20_000, predictability=phi)
-    assert lag1_autocorrelation(log_returns(bars)) == pytest.approx(phi, abs=0.05)
-
-
-@pytest.mark.parametrize("phi", [0.3, 0.9, 0.97, -0.6])
-def test_predictability_follows_the_ar1_recursion(phi: float) -> None:
-    # What is left after removing phi * previous return is the innovation: no memory.
-    returns = log_returns(synthetic_bars("MSFT", n_bars=20_000, predictability=phi))
-    assert lag1_autocorrelation(returns) == pytest.approx(phi, abs=0.05)
-    residual = returns[1:] - phi * returns[:-1]
-    assert lag1_autocorrelation(residual) == pytest.approx(0.0, abs=0.05)
-
-
-@pytest.mark.parametrize("phi", [0.3, -0.5, 0.95, 0.999])
-def test_ar1_convolution_matches_the_recursion(phi: float) -> None:
-    innovations = np.random.default_rng(3).standard_normal(3000)
-    expected = np.empty_like(innovations)
-    previous = 0.0
-    for i, e in enumerate(innovations):
-        previous = phi * previous + e
-        expected[i] = previous
-    np.testing.assert_allclose(_ar1(innovations, phi), expected, rtol=0, atol=1e-12)
-
-
-def test_volatility_regimes_exist() -> None:
-    returns = log_returns(synthetic_bars("AAPL", n_bars=20_000))
-    rolling = pl.Series(returns).rolling_std(100).drop_nulls()
-    calm, stressed = rolling.quantile(0.05), rolling.quantile(0.95)
-    assert calm is not None
-    assert stressed is not None
-    assert stressed / calm > 1.5
-
-
-def test_volume_rises_with_large_moves() -> None:
-    bars = synthetic_bars("AAPL", n_bars=20_000)
-    moves = np.abs(log_returns(bars))
-    volume = np.log(bars["volume"].to_numpy()[1:])
-    assert float(np.corrcoef(moves, volume)[0, 1]) > 0.2
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"n_bars": 0}, "n_bars"),
-        ({"bar_minutes": 0}, "bar_minutes"),
-        ({"start_price": 0.0}, "start_price"),
-        ({"start_price": -5.0}, "start_price"),
-        ({"volatility": 0.0}, "volatility"),
-        ({"predictability": 1.0}, "predictability"),
-        ({"predictability": -1.0}, "predictability"),
-        ({"seed": -1}, "seed"),
-        ({"start": datetime(2024, 1, 2)}, "timezone-aware"),
-        ({"volatility": 50.0, "n_bars": 20_000}, "too large"),
-    ],
-)
-def test_synthetic_argument_validation(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        synthetic_bars("AAPL", **kwargs)
-
-
-def test_synthetic_rejects_empty_symbol() -> None:
-    with pytest.raises(ValueError, match="symbol"):
-        synthetic_bars("")
-
-
-# --------------------------------------------------------------------------------------------
-# Files: layouts and formats
-
-
-def test_per_symbol_csv(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        HEADER + "2024-03-01T09:30:00Z,10,11,9,10.5,100\n2024-03-01T09:31:00Z,10.5,12,10,11,200\n",
-    )
-    write(tmp_path / "MSFT.csv", HEADER + "2024-03-01 09:30,20,21,19,20.5,300\n")
-    bars = load_bar_files(tmp_path, ["MSFT", "AAPL"])
-    assert_schema(bars)
-    assert bars.select("symbol", "seq").rows() == [("AAPL", 0), ("AAPL", 1), ("MSFT", 0)]
-    assert bars["ts"].to_list() == [
-        utc(2024, 3, 1, 9, 30),
-        utc(2024, 3, 1, 9, 31),
-        utc(2024, 3, 1, 9, 30),
-    ]
-    assert bars.row(1)[3:] == (10.5, 12.0, 10.0, 11.0, 200.0)
-
-
-def test_per_symbol_parquet_with_typed_columns(tmp_path: Path) -> None:
-    pl.DataFrame(
-        {
-            "timestamp": [datetime(2024, 3, 1, 9, 30), datetime(2024, 3, 1, 9, 31)],
-            "open": [10, 11],
-            "high": [11.5, 12.5],
-            "low": [9.5, 10.5],
-            "close": [11.0, 12.0],
-            "volume": [100, 200],
-        }
-    ).write_parquet(tmp_path / "AAPL.parquet")
-    pl.DataFrame(
-        {
-            "timestamp": ["2024-03-01T09:30:00+01:00"],
-            "open": ["20"],
-            "high": ["21"],
-            "low": ["19"],
-            "close": ["20.5"],
-            "volume": ["300"],
-        }
-    ).write_parquet(tmp_path / "MSFT.parquet")
-    bars = load_bar_files(tmp_path, ["AAPL", "MSFT"], timezone="Europe/Berlin")
-    assert_schema(bars)
-    # Naive parquet datetimes are local times in `timezone` (CET is UTC+1 in March).
-    assert bars["ts"].to_list() == [
-        utc(2024, 3, 1, 8, 30),
-        utc(2024, 3, 1, 8, 31),
-        utc(2024, 3, 1, 8, 30),
-    ]
-    assert bars["open"].to_list() == [10.0, 11.0, 20.0]
-    assert bars["volume"].to_list() == [100.0, 200.0, 300.0]
-
-
-def test_parquet_aware_and_date_timestamps(tmp_path: Path) -> None:
-    pl.DataFrame(
-        {
-            "timestamp": [utc(2024, 3, 1, 14, 30)],
-            "open": [1.0],
-            "high": [1.0],
-            "low": [1.0],
-            "close": [1.0],
-            "volume": [1.0],
-        }
-    ).with_columns(pl.col("timestamp").dt.convert_time_zone("Asia/Tokyo")).write_parquet(
-        tmp_path / "AAPL.parquet"
-    )
-    pl.DataFrame(
-        {
-            "timestamp": [date(2024, 3, 1)],
-            "open": [1.0],
-            "high": [1.0],
-            "low": [1.0],
-            "close": [1.0],
-            "volume": [1.0],
-        }
-    ).write_parquet(tmp_path / "MSFT.parquet")
-    bars = load_bar_files(tmp_path, ["AAPL", "MSFT"], timezone="America/New_York")
-    assert bars["ts"].to_list() == [utc(2024, 3, 1, 14, 30), utc(2024, 3, 1, 5, 0)]
-
-
-def test_long_csv_with_symbol_column(tmp_path: Path) -> None:
-    write(
-        tmp_path / "bars.csv",
-        "symbol,timestamp,open,high,low,close,volume\n"
-        "AAPL,2024-03-01 09:30,1,2,0.5,1.5,10\n"
-        "MSFT,2024-03-01 09:30,5,6,4,5.5,50\n"
-        "GOOG,2024-03-01 09:30,7,8,6,7.5,70\n"
-        "AAPL,2024-03-01 09:31,1.5,2,1,1.8,11\n",
-    )
-    bars = load_bar_files(tmp_path, ["AAPL", "MSFT"])
-    assert_schema(bars)
-    assert bars.select("symbol", "seq", "close").rows() == [
-        ("AAPL", 0, 1.5),
-        ("AAPL", 1, 1.8),
-        ("MSFT", 0, 5.5),
-    ]
-
-
-def test_long_files_are_read_in_name_order(tmp_path: Path) -> None:
-    header = "symbol,timestamp,open,high,low,close,volume\n"
-    write(tmp_path / "2024-02.csv", header + "AAPL,2024-02-01,2,2,2,2,1\n")
-    write(tmp_path / "2024-01.csv", header + "AAPL,2024-01-01,1,1,1,1,1\n")
-    pl.DataFrame(
-        {
-            "symbol": ["AAPL"],
-            "timestamp": ["2024-03-01"],
-            "open": [3.0],
-            "high": [3.0],
-            "low": [3.0],
-            "close": [3.0],
-            "volume": [1.0],
-        }
-    ).write_parquet(tmp_path / "2024-03.parquet")
-    bars = load_bar_files(tmp_path, ["AAPL"])
-    assert bars["close"].to_list() == [1.0, 2.0, 3.0]
-    assert bars["seq"].to_list() == [0, 1, 2]
-    assert load_bar_files(tmp_path, ["AAPL"], file_format="csv")["close"].to_list() == [1.0, 2.0]
-    only_parquet = load_bar_files(tmp_path, ["AAPL"], file_format="parquet")
-    assert only_parquet["close"].to_list() == [3.0]
-
-
-def test_custom_column_names(tmp_path: Path) -> None:
-    write(
-        tmp_path / "prices.csv",
-        "Ticker,Time,O,H,L,C,V\n" + "ES,2024-03-01 09:30:00,1,2,0.5,1.5,10\n",
-    )
-    bars = load_bar_files(
-        tmp_path,
-        ["ES"],
-        symbol_column="Ticker",
-        timestamp_column="Time",
-        open_column="O",
-        high_column="H",
-        low_column="L",
-        close_column="C",
-        volume_column="V",
-    )
-    assert bars.row(0) == ("ES", 0, utc(2024, 3, 1, 9, 30), 1.0, 2.0, 0.5, 1.5, 10.0)
-
-
-def test_timestamp_format(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv", HEADER + "01/03/2024 09:30,1,1,1,1,1\n13/03/2024 16:00,1,1,1,1,1\n"
-    )
-    bars = load_bar_files(tmp_path, ["AAPL"], timestamp_format="%d/%m/%Y %H:%M")
-    assert bars["ts"].to_list() == [utc(2024, 3, 1, 9, 30), utc(2024, 3, 13, 16, 0)]
-
-
-def test_timestamp_format_with_offset(tmp_path: Path) -> None:
-    write(tmp_path / "AAPL.csv", HEADER + "01/03/2024 09:30 -0500,1,1,1,1,1\n")
-    bars = load_bar_files(
-        tmp_path, ["AAPL"], timestamp_format="%d/%m/%Y %H:%M %z", timezone="Asia/Tokyo"
-    )
-    assert bars["ts"].to_list() == [utc(2024, 3, 1, 14, 30)]
-
-
-def test_naive_timestamps_are_local_to_the_timezone(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        HEADER
-        + "2024-03-01 09:30,1,1,1,1,1\n2024-07-01T09:30:00,1,1,1,1,1\n2024-03-02,1,1,1,1,1\n",
-    )
-    bars = load_bar_files(tmp_path, ["AAPL"], timezone="America/New_York")
-    assert bars["ts"].dtype == pl.Datetime("ms", "UTC")
-    # EST (UTC-5) in March, EDT (UTC-4) in July.
-    assert bars["ts"].to_list() == [
-        utc(2024, 3, 1, 14, 30),
-        utc(2024, 7, 1, 13, 30),
-        utc(2024, 3, 2, 5, 0),
-    ]
-
-
-def test_offsets_in_the_data_win_over_the_timezone(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        HEADER + "2024-03-01T09:30:00+05:00,1,1,1,1,1\n"
-        "2024-03-01T09:30:00.250Z,1,1,1,1,1\n"
-        "2024-03-01 09:30-0130,1,1,1,1,1\n"
-        "2024-03-01 09:30,1,1,1,1,1\n",
-    )
-    bars = load_bar_files(tmp_path, ["AAPL"], timezone="America/New_York")
-    assert bars["ts"].to_list() == [
-        utc(2024, 3, 1, 4, 30),
-        utc(2024, 3, 1, 9, 30) + timedelta(milliseconds=250),
-        utc(2024, 3, 1, 11, 0),
-        utc(2024, 3, 1, 14, 30),
-    ]
-
-
-def test_source_order_and_every_row_are_kept(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        HEADER + "2024-03-01 09:32,3,3,3,3,3\n"
-        "2024-03-01 09:30,1,1,1,1,1\n"
-        "2024-03-01 09:30,1,1,1,1,1\n"
-        "2024-03-01 09:31,2,2,2,2,2\n",
-    )
-    bars = load_bar_files(tmp_path, ["AAPL"])
-    assert bars["seq"].to_list() == [0, 1, 2, 3]
-    assert bars["close"].to_list() == [3.0, 1.0, 1.0, 2.0]
-    assert [t.minute for t in bars["ts"].to_list()] == [32, 30, 30, 31]
-
-
-def test_empty_cells_are_nulls_and_bad_values_pass_through(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        HEADER + "2024-03-01 09:30,,1,1,1,1\n,1,1,1, ,1\n2024-03-01 09:32,-1,0.5,2,1,-7\n\n",
-    )
-    bars = load_bar_files(tmp_path, ["AAPL"])
-    # The blank last line is not a bar; every other row is kept for the checks to judge.
-    assert bars.height == 3
-    assert bars["open"].to_list() == [None, 1.0, -1.0]
-    assert bars["close"].to_list() == [1.0, None, 1.0]
-    assert bars["ts"][1] is None
-    assert bars.row(2)[3:] == (-1.0, 0.5, 2.0, 1.0, -7.0)
-
-
-def test_per_symbol_file_may_repeat_its_symbol(tmp_path: Path) -> None:
-    write(
-        tmp_path / "AAPL.csv",
-        "symbol," + HEADER + "AAPL,2024-03-01,1,1,1,1,1\n,2024-03-02,1,1,1,1,1\n",
-    )
-    assert load_bar_files(tmp_path, ["AAPL"])["symbol"].to_list() == ["AAPL", "AAPL"]
-
-
-def test_no_symbols_gives_an_empty_frame(tmp_path: Path) -> None:
-    bars = load_bar_files(tmp_path, [])
-    assert_schema(bars)
-    assert bars.height == 0
-
-
-# --------------------------------------------------------------------------------------------
-# Files: errors
-
-
-def test_missing_columns(tmp_path: Path) -> None:
-    file = write(tmp_path / "AAPL.csv", "timestamp,open,close\n2024-03-01,1,1\n")
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    err = caught.value
-    assert err.file == str(file)
-    assert err.row is None
-    assert "'high', 'low', 'volume'" in err.problem
-    assert "found columns: 'timestamp', 'open', 'close'" in err.problem
-    assert str(err).startswith(f"{file}: missing column(s)")
-
-
-def test_long_file_needs_the_symbol_column(tmp_path: Path) -> None:
-    file = write(tmp_path / "bars.csv", HEADER + "2024-03-01,1,1,1,1,1\n")
-    with pytest.raises(BarsFileError, match="missing column\\(s\\) 'symbol'") as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert caught.value.file == str(file)
-    assert caught.value.row is None
-
-
-def test_unparsable_timestamp(tmp_path: Path) -> None:
-    file = write(
-        tmp_path / "AAPL.csv",
-        HEADER + "2024-03-01 09:30,1,1,1,1,1\n2024-03-01 09:31,1,1,1,1,1\n"
-        "2024-13-01 09:32,1,1,1,1,1\nyesterday,1,1,1,1,1\n",
-    )
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    err = caught.value
-    assert (err.file, err.row) == (str(file), 3)
-    assert "column 'timestamp' value '2024-13-01 09:32' is not a timestamp" in err.problem
-    assert str(err).startswith(f"{file}, row 3: column 'timestamp'")
-
-
-def test_timestamp_not_matching_the_format(tmp_path: Path) -> None:
-    file = write(tmp_path / "AAPL.csv", HEADER + "01/03/2024,1,1,1,1,1\n2024-03-02,1,1,1,1,1\n")
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL"], timestamp_format="%d/%m/%Y")
-    err = caught.value
-    assert (err.file, err.row) == (str(file), 2)
-    assert "value '2024-03-02' does not match timestamp_format '%d/%m/%Y'" in err.problem
-
-
-def test_non_numeric_price(tmp_path: Path) -> None:
-    rows = "".join(f"2024-03-01 09:{m:02d},1,1,1,1,1\n" for m in range(16))
-    file = write(tmp_path / "bars.csv", HEADER + rows + "2024-03-01 09:16,1,1,1,abc,1\n")
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["bars"])
-    err = caught.value
-    assert (err.file, err.row) == (str(file), 17)
-    assert str(err) == f"{file}, row 17: column 'close' value 'abc' is not a number"
-
-
-def test_non_numeric_volume_in_a_long_file_reports_the_file_row(tmp_path: Path) -> None:
-    file = write(
-        tmp_path / "bars.csv",
-        "symbol,timestamp,open,high,low,close,volume\n"
-        "MSFT,2024-03-01,1,1,1,1,oops\n"  # not requested: not judged
-        "AAPL,2024-03-01,1,1,1,1,1\n"
-        "AAPL,2024-03-02,1,1,1,1,1 000\n",
-    )
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert (caught.value.file, caught.value.row) == (str(file), 3)
-    assert "column 'volume' value '1 000' is not a number" in caught.value.problem
-
-
-@pytest.mark.parametrize("content", ["", HEADER])
-def test_empty_file(tmp_path: Path, content: str) -> None:
-    file = write(tmp_path / "AAPL.csv", content)
-    with pytest.raises(BarsFileError, match="is empty") as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert caught.value.file == str(file)
-    assert caught.value.row is None
-
-
-def test_unreadable_parquet(tmp_path: Path) -> None:
-    file = tmp_path / "AAPL.parquet"
-    file.write_bytes(b"not a parquet file")
-    with pytest.raises(BarsFileError, match="cannot be read as Parquet") as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert caught.value.file == str(file)
-
-
-def test_ragged_csv(tmp_path: Path) -> None:
-    file = write(tmp_path / "AAPL.csv", HEADER + "2024-03-01,1,1,1,1,1,1\n")
-    with pytest.raises(BarsFileError, match="cannot be read as CSV") as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert caught.value.file == str(file)
-
-
-def test_missing_symbol_per_symbol_layout(tmp_path: Path) -> None:
-    write(tmp_path / "AAPL.csv", HEADER + "2024-03-01,1,1,1,1,1\n")
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL", "MSFT"])
-    err = caught.value
-    assert (err.file, err.row) == (str(tmp_path), None)
-    assert err.problem.startswith("no bars for symbol 'MSFT'")
-
-
-def test_missing_symbol_long_layout(tmp_path: Path) -> None:
-    write(tmp_path / "bars.csv", "symbol," + HEADER + "AAPL,2024-03-01,1,1,1,1,1\n")
-    with pytest.raises(BarsFileError) as caught:
-        load_bar_files(tmp_path, ["AAPL", "MSFT"])
-    err = caught.value
-    assert (err.file, err.row) == (str(tmp_path), None)
-    assert err.problem.startswith("no bars for symbol 'MSFT'")
-    assert "bars.csv" in err.problem
-
-
-def test_missing_symbol_in_an_empty_directory(tmp_path: Path) -> None:
-    with pytest.raises(BarsFileError, match="no bars for symbol 'AAPL'"):
-        load_bar_files(tmp_path, ["AAPL"])
-
-
-def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(BarsFileError, match="is not a directory") as caught:
-        load_bar_files(tmp_path / "nowhere", ["AAPL"])
-    assert caught.value.file == str(tmp_path / "nowhere")
-
-
-def test_symbol_with_two_files(tmp_path: Path) -> None:
-    write(tmp_path / "AAPL.csv", HEADER + "2024-03-01,1,1,1,1,1\n")
-    pl.read_csv(tmp_path / "AAPL.csv").write_parquet(tmp_path / "AAPL.parquet")
-    with pytest.raises(BarsFileError, match="more than one file"):
-        load_bar_files(tmp_path, ["AAPL"])
-    assert load_bar_files(tmp_path, ["AAPL"], file_format="parquet").height == 1
-
-
-def test_per_symbol_file_with_another_symbol(tmp_path: Path) -> None:
-    file = write(
-        tmp_path / "AAPL.csv",
-        "symbol," + HEADER + "AAPL,2024-03-01,1,1,1,1,1\nMSFT,2024-03-02,1,1,1,1,1\n",
-    )
-    with pytest.raises(BarsFileError, match="value 'MSFT' is not the file name's symbol") as caught:
-        load_bar_files(tmp_path, ["AAPL"])
-    assert (caught.value.file, caught.value.row) == (str(file), 2)
-
-
-@pytest.mark.parametrize(
-    ("value", "what"),
-    [("2024-03-10 02:30", "does not exist"), ("2024-11-03 01:30", "is ambiguous")],
-)
-def test_local_times_without_a_utc_instant(tmp_path: Path, value: str, what: str) -> None:
-    file = write(tmp_path / "AAPL.csv", HEADER + f"2024-03-01,1,1,1,1,1\n{value},1,1,1,1,1\n")
-    with pytest.raises(BarsFileError, match=what) as caught:
-        load_bar_files(tmp_path, ["AAPL"], timezone="America/New_York")
-    assert (caught.value.file, caught.value.row) == (str(file), 2)
-    assert repr(value) in caught.value.problem
-
-
-@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", ""])
-def test_invalid_timezone(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ValueError, match="unknown time zone"):
-        load_bar_files(tmp_path, ["AAPL"], timezone=name)
-
-
-def test_invalid_file_format(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="file_format"):
-        load_bar_files(tmp_path, ["AAPL"], file_format="xlsx")  # type: ignore[arg-type]
-
-
-def test_error_message_layout() -> None:
-    err = BarsFileError(file="bars.csv", row=17, problem="column 'close' value 'abc' is bad")
-    assert str(err) == "bars.csv, row 17: column 'close' value 'abc' is bad"
-    assert str(BarsFileError(file="bars.csv", row=None, problem="is empty")) == (
-        "bars.csv: is empty"
-    )
-    assert isinstance(err, ValueError)
-
-
-# --------------------------------------------------------------------------------------------
-# The resource
 
 
 def test_resource_synthetic() -> None:
@@ -640,10 +107,45 @@ def test_resource_files_defaults(tmp_path: Path) -> None:
 
 
 def test_resource_files_needs_a_path() -> None:
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(ValueError, match="TRADE2026_BARS_PATH: source 'files' needs a directory"):
         MarketDataResource(source="files").bars(["AAPL"])
 
 
 def test_resource_rejects_a_bad_file_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="file_format"):
         MarketDataResource(source="files", path=str(tmp_path), file_format="xls").bars(["A"])
+
+
+def test_resource_calendars() -> None:
+    assert MarketDataResource().calendars(["SYNA"]) == {"SYNA": BarCalendar("24/7")}
+    files = MarketDataResource(
+        source="files", path="/data", calendar="xnys", timezone="America/New_York"
+    )
+    assert files.calendars(["SPX", "NDX"]) == {
+        symbol: BarCalendar("XNYS", "America/New_York") for symbol in ("SPX", "NDX")
+    }
+
+
+def test_resource_rejects_an_unknown_calendar_naming_the_variable() -> None:
+    with pytest.raises(
+        BarsFileError, match=r"^/data: TRADE2026_BARS_CALENDAR: unknown trading calendar 'NYSX'"
+    ):
+        MarketDataResource(source="files", path="/data", calendar="NYSX").calendars(["SPX"])
+
+
+def test_settings_configure_the_resource(tmp_path: Path) -> None:
+    settings = AssetsSettings(
+        home=tmp_path,
+        symbols="SPX",
+        market_source="files",
+        bars_path=str(tmp_path),
+        bars_calendar="XNYS",
+        bars_row_order="newest_first",
+        bars_close_column="Adj Close",
+    )
+    resource = resource_of(build_definitions(settings), "market_data", MarketDataResource)
+    assert (resource.calendar, resource.row_order, resource.close_column) == (
+        "XNYS",
+        "newest_first",
+        "Adj Close",
+    )

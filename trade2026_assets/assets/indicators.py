@@ -27,6 +27,7 @@ from trade2026_assets.assets.evidence import (
     refuse_publish,
     rule_check_results,
 )
+from trade2026_assets.bars import short_series_problem
 from trade2026_assets.feature_store.frame import serving_frame
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.indicators import (
@@ -346,11 +347,9 @@ def build_indicators(
 def _short_series(bars: pl.DataFrame, symbols: list[str], warmup: int) -> list[str]:
     """Symbols with too few bars for one complete row of the model's features: the
     indicators' warm-up plus the rows the model's lags read."""
-    needed = warmup + FEATURE_LOOKBACK_ROWS
     counts = dict(bars.group_by("symbol").len().iter_rows())
-    return [
-        f"{symbol} has {counts.get(symbol, 0)} bars; the indicators' warm-up is {warmup} bars "
-        f"and the model's features need {FEATURE_LOOKBACK_ROWS} rows after it ({needed} bars)"
+    problems = (
+        short_series_problem(symbol, counts.get(symbol, 0), warmup, FEATURE_LOOKBACK_ROWS)
         for symbol in symbols
-        if counts.get(symbol, 0) < needed
-    ]
+    )
+    return [problem for problem in problems if problem]

@@ -4,21 +4,25 @@ Write, audit, publish: the bars are written to a staging table, the checks run t
 ClickHouse SQL in source order (`seq`), over exactly the rows downstream assets would read,
 and the staged symbols replace the published ones only when every blocking check passed.
 A failure leaves the published bars as they were, records no materialization and stops
-`indicators` in the same run. All checks but the gap report are blocking.
+`indicators` in the same run. All checks but the gap report (which compares the bars with
+those each symbol's trading calendar expects) are blocking.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import polars as pl
 
 from trade2026_assets.assets.evidence import (
+    SAMPLE_ROWS,
     RuleCheck,
     failed_blocking,
     log_failed,
+    markdown_table,
     refuse_publish,
     rule_check_results,
 )
+from trade2026_assets.calendars import BarCalendar, missing_bars
 from trade2026_assets.market_data import BarsFileError, MarketDataResource
 from trade2026_assets.versions import combined_version, versions_by
 from trade2026_assets.warehouse import (
@@ -27,6 +31,7 @@ from trade2026_assets.warehouse import (
     Published,
     WarehouseResource,
     WarehouseSession,
+    to_frame,
 )
 
 BARS_CHECKS = (
@@ -38,17 +43,18 @@ BARS_CHECKS = (
         "timestamps_strictly_increasing",
         "each bar's timestamp is later than the previous bar's (no duplicates)",
     ),
-    RuleCheck(
-        "gaps_reported",
-        "consecutive bars at most max_gap_bars x the symbol's median bar interval apart",
-        blocking=False,
-    ),
+)
+# Not a row rule: the bars a symbol's trading calendar expects, compared with those stored.
+GAPS_CHECK = RuleCheck(
+    "gaps_reported",
+    "no bar the symbol's trading calendar expects is missing between consecutive bars "
+    "(weekends, holidays and closed hours are not gaps)",
+    blocking=False,
 )
 SAMPLE_COLUMNS = ("seq", "ts", "open", "high", "low", "close", "volume", "prev_ts", "delta_ms")
 
 # Every stored bar of the requested symbols in source order (`seq`), joined to the names of
 # the checks it violates; per check and symbol: how many bars, and the first few.
-# `median_ms` is the symbol's typical bar interval, the yardstick for gaps.
 BARS_VIOLATIONS_SQL = """
 SELECT
     check_name,
@@ -56,19 +62,14 @@ SELECT
     count() AS failing,
     groupArraySorted(5)((seq, ts, open, high, low, close, volume, prev_ts, delta_ms)) AS first
 FROM (
-    SELECT *,
-        quantileExactIf(0.5)(delta_ms, rn > 1 AND delta_ms > 0)
-            OVER (PARTITION BY symbol) AS median_ms
-    FROM (
-        SELECT symbol, seq, ts, open, high, low, close, volume,
-            row_number() OVER w AS rn,
-            lagInFrame(ts) OVER w AS prev_ts,
-            dateDiff('millisecond', lagInFrame(ts) OVER w, ts) AS delta_ms
-        FROM {table:Identifier}
-        WHERE symbol IN {symbols:Array(String)}
-        WINDOW w AS (PARTITION BY symbol ORDER BY seq
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    )
+    SELECT symbol, seq, ts, open, high, low, close, volume,
+        row_number() OVER w AS rn,
+        lagInFrame(ts) OVER w AS prev_ts,
+        dateDiff('millisecond', lagInFrame(ts) OVER w, ts) AS delta_ms
+    FROM {table:Identifier}
+    WHERE symbol IN {symbols:Array(String)}
+    WINDOW w AS (PARTITION BY symbol ORDER BY seq
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 ARRAY JOIN arrayFilter(name -> name != '', [
     if(open IS NULL OR high IS NULL OR low IS NULL OR close IS NULL OR volume IS NULL
@@ -79,8 +80,7 @@ ARRAY JOIN arrayFilter(name -> name != '', [
     if(ifNull(high < greatest(open, close) OR low > least(open, close), 0),
         'high_low_consistent', ''),
     if(ifNull(volume < 0, 0), 'volume_non_negative', ''),
-    if(rn > 1 AND delta_ms <= 0, 'timestamps_strictly_increasing', ''),
-    if(rn > 1 AND delta_ms > {max_gap_bars:Float64} * median_ms, 'gaps_reported', '')
+    if(rn > 1 AND delta_ms <= 0, 'timestamps_strictly_increasing', '')
 ]) AS check_name
 GROUP BY check_name, symbol
 """
@@ -90,33 +90,75 @@ SELECT symbol, count() AS rows FROM {table:Identifier} WHERE symbol IN {symbols:
 GROUP BY symbol
 """
 
-BARS_CHECK_SPECS = [check.spec("market_bars") for check in BARS_CHECKS]
+BARS_TIMES_SQL = """
+SELECT symbol, seq, ts FROM {table:Identifier} WHERE symbol IN {symbols:Array(String)}
+ORDER BY symbol, seq
+"""
+
+BARS_CHECK_SPECS = [check.spec("market_bars") for check in (*BARS_CHECKS, GAPS_CHECK)]
 
 
 def bars_check_results(
-    session: WarehouseSession, *, symbols: list[str], max_gap_bars: float, table: str = BARS.name
+    session: WarehouseSession,
+    *,
+    symbols: list[str],
+    calendars: Mapping[str, BarCalendar],
+    table: str = BARS.name,
 ) -> Iterator[dg.AssetCheckResult]:
     """Run every bars check over the rows of `symbols` in `table` (the staged bars, or the
-    published ones)."""
-    gap_rule = {"gaps_reported": f"{max_gap_bars:g}"}
+    published ones); gaps per each symbol's trading calendar (`calendars`)."""
     yield from rule_check_results(
         session,
-        checks=[
-            check.with_rule(check.rule.replace("max_gap_bars", gap_rule[check.name]))
-            if check.name in gap_rule
-            else check
-            for check in BARS_CHECKS
-        ],
+        checks=BARS_CHECKS,
         violations_sql=BARS_VIOLATIONS_SQL,
         rows_sql=BARS_ROWS_SQL,
-        params={"symbols": symbols, "max_gap_bars": max_gap_bars, "table": table},
+        params={"symbols": symbols, "table": table},
         sample_columns=SAMPLE_COLUMNS,
+    )
+    yield gaps_check_result(session, symbols=symbols, calendars=calendars, table=table)
+
+
+def gaps_check_result(
+    session: WarehouseSession,
+    *,
+    symbols: list[str],
+    calendars: Mapping[str, BarCalendar],
+    table: str = BARS.name,
+) -> dg.AssetCheckResult:
+    """The gap report: each bar after expected bars that are missing, how many, which."""
+    stored = to_frame(session.query_arrow(BARS_TIMES_SQL, {"symbols": symbols, "table": table}))
+    gaps = missing_bars(stored, calendars)
+    per_symbol = {
+        symbol: int(rows.height) for (symbol,), rows in gaps.group_by("symbol", maintain_order=True)
+    }
+    missing = {
+        symbol: int(rows["missing"].sum())
+        for (symbol,), rows in gaps.group_by("symbol", maintain_order=True)
+    }
+    by_calendar: dict[str, list[str]] = {}
+    for symbol in symbols:
+        by_calendar.setdefault(calendars[symbol].describe(), []).append(symbol)
+    followed = "; ".join(f"{name}: {', '.join(group)}" for name, group in by_calendar.items())
+    samples = [
+        {**row, "ts": row["ts"].isoformat(), "prev_ts": row["prev_ts"].isoformat()}
+        for row in gaps.head(SAMPLE_ROWS).iter_rows(named=True)
+    ]
+    return dg.AssetCheckResult(
+        check_name=GAPS_CHECK.name,
+        passed=gaps.height == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failing_rows": gaps.height,
+            "checked_rows": stored.height,
+            "rule": f"{GAPS_CHECK.rule}; calendars: {followed}",
+            "failing_rows_by_symbol": dg.MetadataValue.json(per_symbol),
+            "missing_bars_by_symbol": dg.MetadataValue.json(missing),
+            "first_failing_rows": dg.MetadataValue.md(markdown_table(samples)),
+        },
     )
 
 
-def build_market_bars(
-    partitions: dg.PartitionsDefinition, *, max_gap_bars: float
-) -> dg.AssetsDefinition:
+def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="market_bars",
         partitions_def=partitions,
@@ -156,7 +198,10 @@ def build_market_bars(
             with warehouse.session() as session:
                 results = list(
                     bars_check_results(
-                        session, symbols=symbols, max_gap_bars=max_gap_bars, table=staged.name
+                        session,
+                        symbols=symbols,
+                        calendars=market_data.calendars(symbols),
+                        table=staged.name,
                     )
                 )
             failed = failed_blocking(results, BARS_CHECK_SPECS)

@@ -168,3 +168,18 @@ def test_a_backtest_over_mixed_frequencies_is_refused(tmp_path: Path) -> None:
     assert "DAILY ~365 bars a year" in message
     assert "HOURLY ~8,766" in message
     assert "strategy_backtest" not in outcome.materialized
+
+
+def test_too_few_bars_for_the_indicators_say_so(tmp_path: Path) -> None:
+    defs = files_defs(tmp_path, "SHORT")
+    write_bars(tmp_path / "files", "SHORT", n_bars=30)
+
+    outcome = run_market_data_job(defs, ["SHORT"])
+
+    assert not outcome.success
+    (message,) = [m for m in outcome.failures if "too few bars" in m]
+    assert (
+        "SHORT: 30 bar(s), but the indicators' warm-up takes the first 33: at least 36 bars "
+        "are needed for 3 indicator rows" in message
+    )
+    assert "indicators" not in outcome.materialized

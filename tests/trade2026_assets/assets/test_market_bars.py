@@ -116,7 +116,12 @@ def test_a_gap_is_reported_without_blocking(tmp_path: Path) -> None:
     assert evidence["failing_rows"] == 1
     # Bar 30 is the one after the hole: 11:00 following 05:00, six hours instead of one.
     assert "| GAPPY | 30 | 2024-03-02T11:00:00+00:00 |" in evidence["first_failing_rows"]
-    assert "| 2024-03-02T05:00:00+00:00 | 21600000 |" in evidence["first_failing_rows"]
+    # The bar before it, the five hours the 24/7 calendar expected, the first three of them.
+    assert (
+        "| 2024-03-02T05:00:00+00:00 | 5 | 2024-03-02T06:00:00+00:00, "
+        "2024-03-02T07:00:00+00:00, 2024-03-02T08:00:00+00:00 |"
+    ) in evidence["first_failing_rows"]
+    assert evidence["missing_bars_by_symbol"] == {"GAPPY": 5}
     assert outcome.success
     assert outcome.materialized["indicators"] == {"GAPPY"}
 

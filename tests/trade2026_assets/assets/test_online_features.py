@@ -253,7 +253,7 @@ def test_in_the_production_profile_indicators_fill_the_serving_table(tmp_path: P
         repo_path=str(FEATURE_REPO), state_dir=str(tmp_path / "fs"), offline="clickhouse"
     )
     partitions = dg.StaticPartitionsDefinition(settings.universe)
-    market_bars = build_market_bars(partitions, max_gap_bars=1.0)
+    market_bars = build_market_bars(partitions)
     result = dg.materialize(
         [market_bars, build_indicators(partitions, market_bars)],
         resources={**(defs.resources or {}), "feature_store": production},
