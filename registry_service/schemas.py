@@ -5,18 +5,21 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticSerializationError
 
+from registry_service.errors import UnstorableValueError
 from registry_service.lifecycle import (
     DeploymentStatus,
     EntityStatus,
@@ -36,10 +39,23 @@ SEMVER_PATTERN = (
 MAX_JSON_DEPTH = 32
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it on every backend alike.
+# The largest integer either database stores (a signed 64-bit integer): the bound of every
+# cursor and offset the API accepts.
+DB_INT_MAX = 2**63 - 1
+
+
+def _storable_text(value: str) -> str:
+    # Refused on every backend alike: PostgreSQL cannot store NUL in text, and a lone
+    # surrogate (JSON "\ud800") is not Unicode text, so it could never be answered as UTF-8.
     if "\x00" in value:
         raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text must be valid Unicode; the lone surrogate U+{ord(value[exc.start]):04X} "
+            f"at position {exc.start} is not"
+        ) from None
     return value
 
 
@@ -48,13 +64,13 @@ def _storable_json(value: Any, depth: int = 0) -> Any:
         raise ValueError(f"config nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
+            _storable_text(key)
             _storable_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _storable_json(item, depth + 1)
     elif isinstance(value, str):
-        _no_nul(value)
+        _storable_text(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("config numbers must be finite (no NaN or Infinity)")
     return value
@@ -77,9 +93,21 @@ SemVer = Annotated[str, StringConstraints(max_length=128), AfterValidator(_semve
 Actor = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
 ]
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable_text)]
+
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def rendered_or_refused(answer: Answer) -> Answer:
+    """`answer` once it renders as JSON (as the response will); else 422 `unstorable_value`."""
+    try:
+        answer.model_dump_json()
+    except PydanticSerializationError as exc:
+        raise UnstorableValueError(f"value cannot be stored and returned: {exc}") from None
+    return answer
 
 
 class RequestModel(BaseModel):
@@ -201,17 +229,37 @@ class EventPage(ResponseModel):
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
 ]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _instant(value: Any) -> datetime:
+    """An RFC 3339 date-time with a zone, as the schema says: pydantic alone would also take
+    numbers as Unix seconds (`0.5` = 1970) and zone-less times, and keep an instant that
+    falls outside the calendar once converted to UTC (which the database cannot store)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and _RFC3339.match(value):
+        try:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a valid date-time: {exc}") from None
+    else:
+        raise ValueError(
+            "expected an RFC 3339 date-time with a time zone, e.g. 2026-01-01T12:00:00.123Z"
+        )
+    if parsed.tzinfo is None:
         raise ValueError("timestamps need a time zone, e.g. 2026-01-01T12:00:00.123Z")
-    return value
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"'{value}' falls outside years 1-9999 in UTC") from None
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
 
 
 class SwapCreate(RequestModel):
@@ -236,10 +284,10 @@ class RollbackRequest(RequestModel):
 class SwapAckCreate(RequestModel):
     consumer: Actor
     success: bool = True
-    serving_since: AwareDatetime | None = Field(
+    serving_since: Instant | None = Field(
         default=None, description="When the consumer began serving the new deployment."
     )
-    old_served_until: AwareDatetime | None = Field(
+    old_served_until: Instant | None = Field(
         default=None, description="When the consumer stopped serving the old deployment."
     )
     error: Text | None = None

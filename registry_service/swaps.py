@@ -44,6 +44,7 @@ from registry_service.schemas import (
     SwapError,
     SwapPublic,
     SwapValidation,
+    rendered_or_refused,
 )
 
 # Failures caused by the slot's live state: a concurrent swap can produce them, so they
@@ -354,6 +355,7 @@ def _with_idempotency(
             if existing is not None:
                 return _outcome_for_existing(existing)
             swap = work(session)
+            rendered_or_refused(SwapPublic.model_validate(swap))
             session.commit()
     except _Replay as replay:
         return _outcome_for_existing(replay.swap)

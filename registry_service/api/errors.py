@@ -57,9 +57,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database's own message names its internals (statement parameters); log it only.
+        log.warning("database refused a value: %s", exc.orig)
         return JSONResponse(
             status_code=422,
-            content=error_body(f"value cannot be stored: {exc.orig}", "unstorable_value"),
+            content=error_body(
+                "a value in the request cannot be stored (out of range or not valid text)",
+                "unstorable_value",
+            ),
         )
 
     @app.exception_handler(OperationalError)

@@ -6,9 +6,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from registry_service import crud
+from registry_service.api.answers import commit_answer
 from registry_service.api.deps import Deployer, Reader, ReadSession, WriteSession
 from registry_service.lifecycle import DeploymentStatus, Environment
-from registry_service.schemas import DeactivateRequest, DeploymentCreate, DeploymentPublic, Page
+from registry_service.schemas import (
+    DB_INT_MAX,
+    DeactivateRequest,
+    DeploymentCreate,
+    DeploymentPublic,
+    Page,
+)
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -18,8 +25,7 @@ def create_deployment(
     _: Deployer, body: DeploymentCreate, session: WriteSession
 ) -> DeploymentPublic:
     deployment = crud.create_deployment(session, data=body)
-    session.commit()
-    return DeploymentPublic.model_validate(deployment)
+    return commit_answer(session, DeploymentPublic.model_validate(deployment))
 
 
 @router.get("")
@@ -31,7 +37,7 @@ async def list_deployments(
     entity_id: uuid.UUID | None = None,
     slot: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> Page[DeploymentPublic]:
     items, total = crud.list_deployments(
         session,
@@ -73,5 +79,4 @@ def deactivate_deployment(
         actor=body.deactivated_by or principal.name,
         reason=body.reason,
     )
-    session.commit()
-    return DeploymentPublic.model_validate(deployment)
+    return commit_answer(session, DeploymentPublic.model_validate(deployment))

@@ -2,17 +2,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from registry_service import crud, swaps
+from registry_service.api.answers import commit_answer
 from registry_service.api.deps import DatabaseDep, Deployer, Reader, ReadSession, WriteSession
 from registry_service.lifecycle import Environment, SwapStatus, SwapType
 from registry_service.models import Swap, SwapAck, utcnow
 from registry_service.schemas import (
+    DB_INT_MAX,
     DeploymentPublic,
+    Instant,
     LiveSlot,
     Page,
     RollbackRequest,
@@ -96,9 +98,8 @@ def acknowledge_swap(
     _: Deployer, swap_id: uuid.UUID, body: SwapAckCreate, session: WriteSession
 ) -> SwapDetail:
     swaps.acknowledge(session, swap_id=swap_id, ack=body)
-    session.commit()
     swap, acks = swaps.get_swap(session, swap_id=swap_id)
-    return _detail(swap, acks)
+    return commit_answer(session, _detail(swap, acks))
 
 
 @router.get("/swaps")
@@ -111,7 +112,7 @@ async def list_swaps(
     status: SwapStatus | None = None,
     swap_type: SwapType | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> Page[SwapPublic]:
     items, total = swaps.list_swaps(
         session,
@@ -155,14 +156,12 @@ async def live_in_slot(
     slot: str,
     session: ReadSession,
     at: Annotated[
-        datetime | None,
-        Query(description="Instant to ask about (ISO 8601 with zone); default now."),
+        Instant | None,
+        Query(description="Instant to ask about (RFC 3339 with a zone); default now."),
     ] = None,
 ) -> LiveSlot:
     """What was live in an environment's slot at an instant, answered from history."""
     when = at or utcnow()
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=utcnow().tzinfo)
     found = crud.live_at(session, environment=environment, slot=slot, at=when)
     if found is None:
         return LiveSlot(
