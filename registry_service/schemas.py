@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -14,10 +15,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     model_validator,
 )
-from pydantic_core import PydanticSerializationError
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import PydanticSerializationError, core_schema
+from typing_extensions import TypeAliasType
 
 from registry_service.errors import UnstorableValueError
 from registry_service.lifecycle import (
@@ -76,7 +80,37 @@ def _storable_json(value: Any, depth: int = 0) -> Any:
     return value
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+@dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes annotations
+class Documented:
+    """Adds to a type's JSON schema what its validators check (so the OpenAPI document
+    describes exactly the values the API accepts), e.g. a pattern."""
+
+    extra: dict[str, Any]
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), **self.extra}
+
+
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+_JsonText = Annotated[str, Documented({"pattern": NO_NUL})]
+JsonValue = TypeAliasType(
+    "JsonValue",
+    "_JsonText | int | float | bool | list[JsonValue] | _JsonMembers | None",
+)
+_JsonMembers = Annotated[
+    dict[str, JsonValue],
+    Documented({"propertyNames": {"pattern": NO_NUL}}),
+]
+JsonObject = Annotated[
+    _JsonMembers,
+    AfterValidator(_storable_json),
+    Documented(
+        {"description": f"A JSON object: no NUL characters, at most {MAX_JSON_DEPTH} levels deep."}
+    ),
+]
 Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", min_length=1, max_length=128)
 ]
@@ -89,13 +123,24 @@ def _semver(value: str) -> str:
 
 
 _SEMVER = re.compile(SEMVER_PATTERN)
-SemVer = Annotated[str, StringConstraints(max_length=128), AfterValidator(_semver)]
+SemVer = Annotated[
+    str,
+    StringConstraints(max_length=128),
+    AfterValidator(_semver),
+    Documented({"pattern": SEMVER_PATTERN}),
+]
 Actor = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     AfterValidator(_storable_text),
+    Documented({"pattern": NOT_BLANK}),
 ]
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_storable_text)]
+Text = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(_storable_text),
+    Documented({"pattern": NO_NUL}),
+]
 
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -143,8 +188,9 @@ class EntityCreate(RequestModel):
 
 class EntityUpdate(RequestModel):
     description: Text | None = None
-    config: JsonObject | None = None
-    status: EntityStatus | None = None
+    # Omitted means unchanged; null is refused below (the document shows no null).
+    config: JsonObject | SkipJsonSchema[None] = None
+    status: EntityStatus | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_config_or_status(self) -> EntityUpdate:
@@ -230,6 +276,7 @@ Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000),
     AfterValidator(_storable_text),
+    Documented({"pattern": NOT_BLANK}),
 ]
 
 
@@ -282,6 +329,30 @@ class RollbackRequest(RequestModel):
 
 
 class SwapAckCreate(RequestModel):
+    # What the validator below checks, in the document too: a success names when the
+    # consumer began serving, a failure says why.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "success": {"const": True},
+                        "serving_since": {"type": "string", "format": "date-time"},
+                    },
+                    "required": ["serving_since"],
+                },
+                {
+                    "properties": {
+                        "success": {"const": False},
+                        "error": {"type": "string", "minLength": 1},
+                    },
+                    "required": ["success", "error"],
+                },
+            ]
+        },
+    )
+
     consumer: Actor
     success: bool = True
     serving_since: Instant | None = Field(

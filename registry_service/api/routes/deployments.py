@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query
 from registry_service import crud
 from registry_service.api.answers import commit_answer
 from registry_service.api.deps import Deployer, Reader, ReadSession, WriteSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.lifecycle import DeploymentStatus, Environment
 from registry_service.schemas import (
     DB_INT_MAX,
@@ -17,10 +19,10 @@ from registry_service.schemas import (
     Page,
 )
 
-router = APIRouter(prefix="/deployments", tags=["deployments"])
+router = APIRouter(prefix="/deployments", tags=["deployments"], route_class=RegistryRoute)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(401, 403, 404, 409, 413))
 def create_deployment(
     _: Deployer, body: DeploymentCreate, session: WriteSession
 ) -> DeploymentPublic:
@@ -28,7 +30,7 @@ def create_deployment(
     return commit_answer(session, DeploymentPublic.model_validate(deployment))
 
 
-@router.get("")
+@router.get("", responses=error_responses())
 async def list_deployments(
     _: Reader,
     session: ReadSession,
@@ -56,7 +58,7 @@ async def list_deployments(
     )
 
 
-@router.get("/{deployment_id}")
+@router.get("/{deployment_id}", responses=error_responses(404))
 async def get_deployment(
     _: Reader, deployment_id: uuid.UUID, session: ReadSession
 ) -> DeploymentPublic:
@@ -65,7 +67,7 @@ async def get_deployment(
     )
 
 
-@router.post("/{deployment_id}/deactivate")
+@router.post("/{deployment_id}/deactivate", responses=error_responses(401, 403, 404, 409, 413))
 def deactivate_deployment(
     principal: Deployer,
     deployment_id: uuid.UUID,

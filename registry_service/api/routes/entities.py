@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query
 from registry_service import crud
 from registry_service.api.answers import commit_answer
 from registry_service.api.deps import Reader, ReadSession, Writer, WriteSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.lifecycle import EntityStatus, EntityType
 from registry_service.schemas import (
     DB_INT_MAX,
@@ -18,16 +20,16 @@ from registry_service.schemas import (
     RetireRequest,
 )
 
-router = APIRouter(prefix="/entities", tags=["entities"])
+router = APIRouter(prefix="/entities", tags=["entities"], route_class=RegistryRoute)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(401, 403, 409, 413))
 def create_entity(_: Writer, body: EntityCreate, session: WriteSession) -> EntityPublic:
     entity = crud.create_entity(session, data=body)
     return commit_answer(session, EntityPublic.model_validate(entity))
 
 
-@router.get("")
+@router.get("", responses=error_responses())
 async def list_entities(
     _: Reader,
     session: ReadSession,
@@ -48,12 +50,12 @@ async def list_entities(
     )
 
 
-@router.get("/{entity_id}")
+@router.get("/{entity_id}", responses=error_responses(404))
 async def get_entity(_: Reader, entity_id: uuid.UUID, session: ReadSession) -> EntityPublic:
     return EntityPublic.model_validate(crud.get_entity(session, entity_id=entity_id))
 
 
-@router.patch("/{entity_id}")
+@router.patch("/{entity_id}", responses=error_responses(401, 403, 404, 409, 413))
 def update_entity(
     principal: Writer, entity_id: uuid.UUID, body: EntityUpdate, session: WriteSession
 ) -> EntityPublic:
@@ -61,7 +63,7 @@ def update_entity(
     return commit_answer(session, EntityPublic.model_validate(entity))
 
 
-@router.post("/{entity_id}/retire")
+@router.post("/{entity_id}/retire", responses=error_responses(401, 403, 404, 409, 413))
 def retire_entity(
     principal: Writer,
     entity_id: uuid.UUID,

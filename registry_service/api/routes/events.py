@@ -6,12 +6,14 @@ from fastapi import APIRouter, Query
 
 from registry_service import crud
 from registry_service.api.deps import Reader, ReadSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.schemas import DB_INT_MAX, EventPage, EventPublic
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=RegistryRoute)
 
 
-@router.get("")
+@router.get("", responses=error_responses())
 async def list_events(
     _: Reader,
     session: ReadSession,

@@ -6,9 +6,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from registry_service import __version__, crud
 from registry_service.api.deps import DatabaseDep
+from registry_service.api.routing import RegistryRoute
 from registry_service.schemas import HealthStatus, ReadyStatus
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=RegistryRoute)
 
 
 @router.get("/health")

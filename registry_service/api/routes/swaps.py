@@ -4,11 +4,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from registry_service import crud, swaps
 from registry_service.api.answers import commit_answer
 from registry_service.api.deps import DatabaseDep, Deployer, Reader, ReadSession, WriteSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.lifecycle import Environment, SwapStatus, SwapType
 from registry_service.models import Swap, SwapAck, utcnow
 from registry_service.schemas import (
@@ -26,7 +28,7 @@ from registry_service.schemas import (
     SwapValidation,
 )
 
-router = APIRouter(tags=["swaps"])
+router = APIRouter(tags=["swaps"], route_class=RegistryRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -52,8 +54,7 @@ def _answer(outcome: swaps.SwapOutcome, response: Response) -> SwapPublic:
     response_model=SwapPublic | SwapValidation,
     responses={
         200: {"description": "validate_only, or an Idempotency-Key replay"},
-        400: {"description": "invalid swap; every failure listed"},
-        409: {"description": "the slot's live state does not allow it (e.g. a concurrent swap)"},
+        **error_responses(400, 401, 403, 409, 413),
     },
 )
 def create_swap(
@@ -73,7 +74,14 @@ def create_swap(
     return _answer(outcome, response)
 
 
-@router.post("/swaps/{swap_id}/rollback", status_code=201)
+@router.post(
+    "/swaps/{swap_id}/rollback",
+    status_code=201,
+    responses={
+        200: {"description": "an Idempotency-Key replay"},
+        **error_responses(400, 401, 403, 404, 409, 413),
+    },
+)
 def rollback_swap(
     _: Deployer,
     swap_id: uuid.UUID,
@@ -93,7 +101,7 @@ def rollback_swap(
     return _answer(outcome, response)
 
 
-@router.post("/swaps/{swap_id}/ack")
+@router.post("/swaps/{swap_id}/ack", responses=error_responses(401, 403, 404, 409, 413))
 def acknowledge_swap(
     _: Deployer, swap_id: uuid.UUID, body: SwapAckCreate, session: WriteSession
 ) -> SwapDetail:
@@ -102,7 +110,7 @@ def acknowledge_swap(
     return commit_answer(session, _detail(swap, acks))
 
 
-@router.get("/swaps")
+@router.get("/swaps", responses=error_responses())
 async def list_swaps(
     _: Reader,
     session: ReadSession,
@@ -132,7 +140,7 @@ async def list_swaps(
     )
 
 
-@router.get("/swaps/{swap_id}")
+@router.get("/swaps/{swap_id}", responses=error_responses(404))
 async def get_swap(_: Reader, swap_id: uuid.UUID, session: ReadSession) -> SwapDetail:
     swap, acks = swaps.get_swap(session, swap_id=swap_id)
     return _detail(swap, acks)
@@ -149,11 +157,11 @@ def _detail(swap: Swap, acks: Sequence[SwapAck]) -> SwapDetail:
     return SwapDetail(**public, acks=[SwapAckPublic.model_validate(a) for a in acks])
 
 
-@router.get("/slots/{environment}/{slot}/live")
+@router.get("/slots/{environment}/{slot}/live", responses=error_responses())
 async def live_in_slot(
     _: Reader,
     environment: Environment,
-    slot: str,
+    slot: Annotated[str, Path(max_length=128)],
     session: ReadSession,
     at: Annotated[
         Instant | None,
