@@ -46,6 +46,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
                 stream=settings.nats_stream,
                 subject_prefix=settings.nats_subject_prefix,
             )
+            app.state.relay = relay
             relay_task = asyncio.create_task(
                 relay.run(stop, interval=settings.relay_interval_seconds)
             )

@@ -445,8 +445,25 @@ class HealthStatus(ResponseModel):
     version: str
 
 
+class RelayStatus(ResponseModel):
+    state: str = Field(
+        description="`disabled` (no NATS_URL), `external` (a separate `relay` process), "
+        "else the in-process relay's last pass: `starting`, `ok` or `failing`."
+    )
+    error: str | None = None
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+
+
 class ReadyStatus(ResponseModel):
-    status: str
+    status: str = Field(
+        description="`ready`; `degraded` while the relay fails (requests are served, events "
+        "wait in the outbox); `unavailable` (503) when the database does not answer."
+    )
     database: str
     backend: str
     unpublished_events: int | None = None
+    oldest_unpublished_age_seconds: float | None = Field(
+        default=None, description="Age of the oldest event waiting for the relay."
+    )
+    relay: RelayStatus | None = None
