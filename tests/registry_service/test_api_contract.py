@@ -80,9 +80,9 @@ schema = schemathesis.openapi.from_dict(
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 def test_the_api_conforms_to_its_openapi_document(case: Case[Any], registry: Registry) -> None:
-    # Every check schemathesis has (its default): server errors, status codes, content
-    # types, headers, response schemas, negative data rejected, positive data accepted,
-    # missing headers, unsupported methods, ignored auth, use after free.
+    # Every check schemathesis has on (its default; the README lists them): server errors,
+    # status codes, content types, headers and response schemas, negative data rejected,
+    # positive data accepted, missing headers, unsupported methods, Allow, ignored auth...
     header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
     if case.headers and "Idempotency-Key" in case.headers and header and header.mode.is_positive:
         # Generated keys repeat ("0") across different bodies, and reusing a key for another
