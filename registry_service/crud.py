@@ -90,6 +90,11 @@ def count_unpublished_events(session: Session) -> int:
     return int(session.scalar(query.where(OutboxEvent.published_at.is_(None))) or 0)
 
 
+def oldest_unpublished_at(session: Session) -> datetime | None:
+    query = select(OutboxEvent.occurred_at).where(OutboxEvent.published_at.is_(None))
+    return session.scalar(query.order_by(OutboxEvent.seq).limit(1))
+
+
 # Entities ---------------------------------------------------------------------------------
 
 

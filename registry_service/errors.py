@@ -38,3 +38,8 @@ class ForbiddenError(RegistryError):
 class IdempotencyKeyReusedError(RegistryError):
     status_code = 422
     code = "idempotency_key_reused"
+
+
+class UnstorableValueError(RegistryError):
+    status_code = 422
+    code = "unstorable_value"

@@ -6,11 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
 from registry_service import __version__
-from registry_service.api.errors import BodySizeLimit, JsonBodies, install_error_handlers
+from registry_service.api.errors import (
+    BodySizeLimit,
+    JsonBodies,
+    MethodTable,
+    error_responses,
+    install_error_handlers,
+)
 from registry_service.api.routes import deployments, entities, events, health, swaps
 from registry_service.config import RegistrySettings
 from registry_service.db import Database
@@ -39,6 +46,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
                 stream=settings.nats_stream,
                 subject_prefix=settings.nats_subject_prefix,
             )
+            app.state.relay = relay
             relay_task = asyncio.create_task(
                 relay.run(stop, interval=settings.relay_interval_seconds)
             )
@@ -63,6 +71,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.methods = methods = MethodTable()
     for router in (
         entities.router,
         deployments.router,
@@ -71,6 +80,37 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+        methods.add(API_PREFIX, router)
     # Probes at the root too, where orchestrators look for them.
     app.include_router(health.router, include_in_schema=False)
+    methods.add("", health.router)
+    if settings.reads_require_key:
+        _document_keyed_reads(app)
     return app
+
+
+def _document_keyed_reads(app: FastAPI) -> None:
+    """Reads declare no security (they are open by default); with
+    REGISTRY_READS_REQUIRE_KEY the document says they need a key, and may answer 401/403."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        errors = error_responses(401, 403)
+        for operations in document["paths"].values():
+            read = operations.get("get")
+            if read is None or "health" in read.get("tags", ()):
+                continue
+            read["security"] = [{"HTTPBearer": []}]
+            for status in (401, 403):
+                read["responses"][str(status)] = {
+                    "description": errors[status]["description"],
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                    },
+                }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from registry_service.lifecycle import (
     DeploymentStatus,
@@ -38,6 +42,8 @@ from registry_service.lifecycle import (
     SwapStatus,
     SwapType,
 )
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -63,7 +69,45 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def renderable_json(value: Any) -> Any:
+    """`value` with what no JSON answer can carry replaced: a lone surrogate becomes U+FFFD,
+    a non-finite number null. The API refuses both; rows stored before it did still list."""
+    if isinstance(value, dict):
+        return {renderable_json(k): renderable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [renderable_json(item) for item in value]
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            log.warning("stored JSON holds a lone surrogate; answering it as U+FFFD")
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        log.warning("stored JSON holds a non-finite number; answering it as null")
+        return None
+    return value
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) read back as something every answer can render."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return renderable_json(value)
+
+
+JSONType = JSONDocument()
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import nats
@@ -21,7 +23,7 @@ from nats.js.errors import NotFoundError as StreamNotFound
 
 from registry_service import crud
 from registry_service.db import Database
-from registry_service.models import OutboxEvent
+from registry_service.models import OutboxEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,26 @@ async def _log_nats_error(exc: Exception) -> None:
     log.debug("nats client: %s", exc)
 
 
+@dataclass
+class RelayHealth:
+    """What readiness reports about an in-process relay: its last pass, and since when it
+    fails (a stream JetStream refuses fails as surely as a NATS that is down)."""
+
+    state: str = "starting"  # starting, ok, failing
+    error: str | None = None
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+
+    def succeeded(self) -> None:
+        self.state, self.error, self.failing_since = "ok", None, None
+        self.last_success_at = utcnow()
+
+    def failed(self, error: str) -> None:
+        if self.state != "failing":
+            self.failing_since = utcnow()
+        self.state, self.error = "failing", error
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -71,6 +93,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
+        self.health = RelayHealth()
 
     async def _jetstream(self) -> JetStreamContext:
         if self._js is not None and self._nc is not None and self._nc.is_connected:
@@ -138,14 +161,26 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 await self.publish_pending()
+                self.health.succeeded()
                 backoff = interval
-            except (OSError, TimeoutError, nats.errors.Error, nats.js.errors.Error) as exc:
-                log.warning("outbox relay: NATS unavailable (%s); retrying in %.1fs", exc, backoff)
+            except Exception as exc:  # noqa: BLE001 - the relay never dies: every failure is retried
+                problem = self._describe(exc)
+                self.health.failed(problem)
+                log.warning("outbox relay: %s; retrying in %.1fs", problem, backoff)
                 await self.close()
                 backoff = min(backoff * 2, 10.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
         await self.close()
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, nats.js.errors.APIError):
+            # NATS answers, but JetStream refuses: e.g. the stream's subjects overlap another's.
+            return f"JetStream refused stream '{self.stream}': {exc.description or exc}"
+        if isinstance(exc, OSError | TimeoutError | nats.errors.Error | nats.js.errors.Error):
+            return f"NATS unavailable ({type(exc).__name__}: {exc})"
+        log.error("outbox relay: unexpected error", exc_info=exc)
+        return f"unexpected error ({type(exc).__name__}: {exc})"
 
     async def close(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

@@ -5,18 +5,25 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import PydanticSerializationError, core_schema
+from typing_extensions import TypeAliasType
 
+from registry_service.errors import UnstorableValueError
 from registry_service.lifecycle import (
     DeploymentStatus,
     EntityStatus,
@@ -36,10 +43,23 @@ SEMVER_PATTERN = (
 MAX_JSON_DEPTH = 32
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it on every backend alike.
+# The largest integer either database stores (a signed 64-bit integer): the bound of every
+# cursor and offset the API accepts.
+DB_INT_MAX = 2**63 - 1
+
+
+def _storable_text(value: str) -> str:
+    # Refused on every backend alike: PostgreSQL cannot store NUL in text, and a lone
+    # surrogate (JSON "\ud800") is not Unicode text, so it could never be answered as UTF-8.
     if "\x00" in value:
         raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text must be valid Unicode; the lone surrogate U+{ord(value[exc.start]):04X} "
+            f"at position {exc.start} is not"
+        ) from None
     return value
 
 
@@ -48,19 +68,49 @@ def _storable_json(value: Any, depth: int = 0) -> Any:
         raise ValueError(f"config nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
+            _storable_text(key)
             _storable_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
             _storable_json(item, depth + 1)
     elif isinstance(value, str):
-        _no_nul(value)
+        _storable_text(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("config numbers must be finite (no NaN or Infinity)")
     return value
 
 
-JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+@dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes annotations
+class Documented:
+    """Adds to a type's JSON schema what its validators check (so the OpenAPI document
+    describes exactly the values the API accepts), e.g. a pattern."""
+
+    extra: dict[str, Any]
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), **self.extra}
+
+
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+_JsonText = Annotated[str, Documented({"pattern": NO_NUL})]
+JsonValue = TypeAliasType(
+    "JsonValue",
+    "_JsonText | int | float | bool | list[JsonValue] | _JsonMembers | None",
+)
+_JsonMembers = Annotated[
+    dict[str, JsonValue],
+    Documented({"propertyNames": {"pattern": NO_NUL}}),
+]
+JsonObject = Annotated[
+    _JsonMembers,
+    AfterValidator(_storable_json),
+    Documented(
+        {"description": f"A JSON object: no NUL characters, at most {MAX_JSON_DEPTH} levels deep."}
+    ),
+]
 Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", min_length=1, max_length=128)
 ]
@@ -73,13 +123,36 @@ def _semver(value: str) -> str:
 
 
 _SEMVER = re.compile(SEMVER_PATTERN)
-SemVer = Annotated[str, StringConstraints(max_length=128), AfterValidator(_semver)]
+SemVer = Annotated[
+    str,
+    StringConstraints(max_length=128),
+    AfterValidator(_semver),
+    Documented({"pattern": SEMVER_PATTERN}),
+]
 Actor = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
+    Documented({"pattern": NOT_BLANK}),
 ]
-Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+Text = Annotated[
+    str,
+    StringConstraints(max_length=10_000),
+    AfterValidator(_storable_text),
+    Documented({"pattern": NO_NUL}),
+]
+
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def rendered_or_refused(answer: Answer) -> Answer:
+    """`answer` once it renders as JSON (as the response will); else 422 `unstorable_value`."""
+    try:
+        answer.model_dump_json()
+    except PydanticSerializationError as exc:
+        raise UnstorableValueError(f"value cannot be stored and returned: {exc}") from None
+    return answer
 
 
 class RequestModel(BaseModel):
@@ -115,8 +188,9 @@ class EntityCreate(RequestModel):
 
 class EntityUpdate(RequestModel):
     description: Text | None = None
-    config: JsonObject | None = None
-    status: EntityStatus | None = None
+    # Omitted means unchanged; null is refused below (the document shows no null).
+    config: JsonObject | SkipJsonSchema[None] = None
+    status: EntityStatus | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_config_or_status(self) -> EntityUpdate:
@@ -201,17 +275,38 @@ class EventPage(ResponseModel):
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
+    Documented({"pattern": NOT_BLANK}),
 ]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _instant(value: Any) -> datetime:
+    """An RFC 3339 date-time with a zone, as the schema says: pydantic alone would also take
+    numbers as Unix seconds (`0.5` = 1970) and zone-less times, and keep an instant that
+    falls outside the calendar once converted to UTC (which the database cannot store)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and _RFC3339.match(value):
+        try:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a valid date-time: {exc}") from None
+    else:
+        raise ValueError(
+            "expected an RFC 3339 date-time with a time zone, e.g. 2026-01-01T12:00:00.123Z"
+        )
+    if parsed.tzinfo is None:
         raise ValueError("timestamps need a time zone, e.g. 2026-01-01T12:00:00.123Z")
-    return value
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"'{value}' falls outside years 1-9999 in UTC") from None
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
 
 
 class SwapCreate(RequestModel):
@@ -234,12 +329,36 @@ class RollbackRequest(RequestModel):
 
 
 class SwapAckCreate(RequestModel):
+    # What the validator below checks, in the document too: a success names when the
+    # consumer began serving, a failure says why.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "success": {"const": True},
+                        "serving_since": {"type": "string", "format": "date-time"},
+                    },
+                    "required": ["serving_since"],
+                },
+                {
+                    "properties": {
+                        "success": {"const": False},
+                        "error": {"type": "string", "minLength": 1},
+                    },
+                    "required": ["success", "error"],
+                },
+            ]
+        },
+    )
+
     consumer: Actor
     success: bool = True
-    serving_since: AwareDatetime | None = Field(
+    serving_since: Instant | None = Field(
         default=None, description="When the consumer began serving the new deployment."
     )
-    old_served_until: AwareDatetime | None = Field(
+    old_served_until: Instant | None = Field(
         default=None, description="When the consumer stopped serving the old deployment."
     )
     error: Text | None = None
@@ -326,8 +445,25 @@ class HealthStatus(ResponseModel):
     version: str
 
 
+class RelayStatus(ResponseModel):
+    state: str = Field(
+        description="`disabled` (no NATS_URL), `external` (a separate `relay` process), "
+        "else the in-process relay's last pass: `starting`, `ok` or `failing`."
+    )
+    error: str | None = None
+    failing_since: datetime | None = None
+    last_success_at: datetime | None = None
+
+
 class ReadyStatus(ResponseModel):
-    status: str
+    status: str = Field(
+        description="`ready`; `degraded` while the relay fails (requests are served, events "
+        "wait in the outbox); `unavailable` (503) when the database does not answer."
+    )
     database: str
     backend: str
     unpublished_events: int | None = None
+    oldest_unpublished_age_seconds: float | None = Field(
+        default=None, description="Age of the oldest event waiting for the relay."
+    )
+    relay: RelayStatus | None = None

@@ -44,6 +44,7 @@ from registry_service.schemas import (
     SwapError,
     SwapPublic,
     SwapValidation,
+    rendered_or_refused,
 )
 
 # Failures caused by the slot's live state: a concurrent swap can produce them, so they
@@ -354,6 +355,7 @@ def _with_idempotency(
             if existing is not None:
                 return _outcome_for_existing(existing)
             swap = work(session)
+            rendered_or_refused(SwapPublic.model_validate(swap))
             session.commit()
     except _Replay as replay:
         return _outcome_for_existing(replay.swap)
@@ -555,31 +557,33 @@ def acknowledge(session: Session, *, swap_id: uuid.UUID, ack: SwapAckCreate) -> 
         select(SwapAck).where(SwapAck.swap_id == swap_id, SwapAck.consumer == ack.consumer)
     )
     if previous is not None:
-        same = (previous.success, previous.serving_since, previous.old_served_until) == (
-            ack.success,
-            ack.serving_since,
-            ack.old_served_until,
-        )
+        same = (
+            previous.success,
+            previous.serving_since,
+            previous.old_served_until,
+            previous.error,
+        ) == (ack.success, ack.serving_since, ack.old_served_until, ack.error)
         if same:
             return swap  # a retried acknowledgement
-        raise ConflictError(f"consumer '{ack.consumer}' already acknowledged swap {swap_id}")
+        if previous.success:
+            raise ConflictError(
+                f"consumer '{ack.consumer}' already acknowledged serving swap {swap_id}"
+            )
     propagation = downtime = None
     if ack.success and ack.serving_since is not None:
         propagation = _ms(swap.committed_at, ack.serving_since)
         if ack.old_served_until is not None:
             downtime = max(0.0, _ms(ack.old_served_until, ack.serving_since))
-    row = SwapAck(
-        ack_id=uuid.uuid4(),
-        swap_id=swap_id,
-        consumer=ack.consumer,
-        success=ack.success,
-        error=ack.error,
-        serving_since=ack.serving_since,
-        old_served_until=ack.old_served_until,
-        propagation_ms=propagation,
-        downtime_ms=downtime,
-        received_at=utcnow(),
-    )
+    # One row per consumer, its latest state: a failure (e.g. artifacts not there yet) is
+    # superseded by the consumer's later report; the events keep every report.
+    row = previous or SwapAck(ack_id=uuid.uuid4(), swap_id=swap_id, consumer=ack.consumer)
+    row.success = ack.success
+    row.error = ack.error
+    row.serving_since = ack.serving_since
+    row.old_served_until = ack.old_served_until
+    row.propagation_ms = propagation
+    row.downtime_ms = downtime
+    row.received_at = utcnow()
     session.add(row)
     session.flush()
     # The swap shows its slowest consumer: the time until every acknowledged worker served.
@@ -599,6 +603,7 @@ def acknowledge(session: Session, *, swap_id: uuid.UUID, ack: SwapAckCreate) -> 
             "error": ack.error,
             "propagation_ms": propagation,
             "downtime_ms": downtime,
+            "supersedes_failure": previous is not None,
         },
     )
     return swap

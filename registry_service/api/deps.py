@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -51,6 +51,8 @@ async def write_session(database: DatabaseDep) -> AsyncIterator[Session]:
 ReadSession = Annotated[Session, Depends(read_session)]
 WriteSession = Annotated[Session, Depends(write_session)]
 
+# Declares the bearer scheme in OpenAPI for the routes that always need a key; the key
+# itself is read from the header, so open reads declare no security.
 _bearer = HTTPBearer(auto_error=False, description="API key created by `create-key`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -62,39 +64,44 @@ class Principal:
     scopes: frozenset[auth.Scope]
 
 
-def _authenticate(
-    database: Database, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    if credentials is None:
+def _bearer_key(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return (key.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def authenticate(request: Request, scope: auth.Scope) -> Principal:
+    """The request's key, if it grants `scope`; else 401 (no or unknown key) or 403."""
+    key = _bearer_key(request)
+    if key is None:
         raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>'")
+    database: Database = request.app.state.database
     with database.read_session() as session:
-        key = crud.find_api_key(session, plaintext=credentials.credentials)
-        if key is None:
+        found = crud.find_api_key(session, plaintext=key)
+        if found is None:
             raise UnauthorizedError("invalid or revoked API key")
-        return Principal(key.key_id, key.name, auth.parse_scopes(key.scopes))
+        principal = Principal(found.key_id, found.name, auth.parse_scopes(found.scopes))
+    if not auth.grants(principal.scopes, scope):
+        raise ForbiddenError(f"API key '{principal.name}' lacks the '{scope}' scope")
+    return principal
 
 
-def require_scope(
-    scope: auth.Scope,
-) -> Callable[[Database, Credentials], Coroutine[Any, Any, Principal]]:
-    async def dependency(database: DatabaseDep, credentials: Credentials) -> Principal:
-        principal = _authenticate(database, credentials)
-        if not auth.grants(principal.scopes, scope):
-            raise ForbiddenError(f"API key '{principal.name}' lacks the '{scope}' scope")
-        return principal
+class RequireScope:
+    """The dependency of a route that always needs a key with `scope`."""
 
-    return dependency
+    def __init__(self, scope: auth.Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request, _: Credentials) -> Principal:
+        return authenticate(request, self.scope)
 
 
-async def optional_reader(
-    database: DatabaseDep, settings: SettingsDep, credentials: Credentials
-) -> Principal | None:
+async def optional_reader(request: Request, settings: SettingsDep) -> Principal | None:
     """Reads are open unless REGISTRY_READS_REQUIRE_KEY is set; then they need `read`."""
     if not settings.reads_require_key:
         return None
-    return await require_scope(auth.Scope.READ)(database, credentials)
+    return authenticate(request, auth.Scope.READ)
 
 
 Reader = Annotated[Principal | None, Depends(optional_reader)]
-Writer = Annotated[Principal, Depends(require_scope(auth.Scope.WRITE))]
-Deployer = Annotated[Principal, Depends(require_scope(auth.Scope.DEPLOY))]
+Writer = Annotated[Principal, Depends(RequireScope(auth.Scope.WRITE))]
+Deployer = Annotated[Principal, Depends(RequireScope(auth.Scope.DEPLOY))]

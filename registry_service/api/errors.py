@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry_service.errors import RegistryError, UnauthorizedError
@@ -19,6 +23,68 @@ log = logging.getLogger(__name__)
 
 def error_body(detail: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"detail": detail, "code": code, **{k: v for k, v in extra.items() if v is not None}}
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a readable `detail`, a machine `code`, and what else it names."""
+
+    detail: str
+    code: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 `validation_error`: each invalid field."
+    )
+    details: dict[str, Any] | None = Field(
+        default=None, description="What the error refers to (e.g. the conflicting resource)."
+    )
+
+
+_ERRORS = {
+    400: "The request is invalid as a whole (`swap_invalid`: every failure listed).",
+    401: "No API key, or an unknown or revoked one (`unauthorized`).",
+    403: "The API key lacks the route's scope (`forbidden`).",
+    404: "No such resource (`not_found`).",
+    409: "The resource's state does not allow it (`conflict`, `swap_conflict`).",
+    413: "The request body exceeds REGISTRY_MAX_BODY_BYTES (`payload_too_large`).",
+    422: "Invalid parameters or body (`validation_error`, `idempotency_key_reused`, "
+    "`unstorable_value`).",
+    503: "The database is unavailable; retry (`database_unavailable`).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route's error statuses; 422 and 503 go with every route."""
+    return {
+        status: {"model": ErrorBody, "description": _ERRORS[status]}
+        for status in sorted({*statuses, 422, 503})
+    }
+
+
+class MethodTable:
+    """The methods each path of the API serves, for `Allow` on a 405: Starlette names only
+    the first matching route's methods, and a path such as /entities/{id} has several."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[re.Pattern[str], set[str]]] = []
+
+    def add(self, prefix: str, router: APIRouter) -> None:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                self._routes.append(
+                    (compile_path(prefix + route.path)[0], set(route.methods or ()))
+                )
+
+    def allowed(self, path: str) -> str:
+        methods: set[str] = set()
+        for pattern, served in self._routes:
+            if pattern.match(path):
+                methods |= served
+        return ", ".join(sorted(methods))
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -48,18 +114,27 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        table: MethodTable | None = getattr(request.app.state, "methods", None)
+        if exc.status_code == 405 and table is not None:
+            headers["Allow"] = table.allowed(request.url.path)
         return JSONResponse(
             status_code=exc.status_code,
             content=error_body(str(exc.detail), f"http_{exc.status_code}"),
-            headers=exc.headers,
+            headers=headers,
         )
 
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database's own message names its internals (statement parameters); log it only.
+        log.warning("database refused a value: %s", exc.orig)
         return JSONResponse(
             status_code=422,
-            content=error_body(f"value cannot be stored: {exc.orig}", "unstorable_value"),
+            content=error_body(
+                "a value in the request cannot be stored (out of range or not valid text)",
+                "unstorable_value",
+            ),
         )
 
     @app.exception_handler(OperationalError)

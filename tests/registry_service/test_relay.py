@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 from fastapi.testclient import TestClient
+from nats.js.api import StreamConfig
 from sqlalchemy import update
 
+from registry_service import auth, crud
+from registry_service.config import RegistrySettings
 from registry_service.db import Database
+from registry_service.main import create_app
 from registry_service.models import OutboxEvent
 from registry_service.relay import OutboxRelay
 from tests.conftest import NATS_TEST_URL, delete_stream, free_port
@@ -140,3 +146,92 @@ def test_swap_events_reach_nats(
         f"{prefix}.swap.failed",
     ]
     assert f"{prefix}.deployment.reactivated" in subjects
+
+
+def ready_when(client: TestClient, predicate: Callable[[dict[str, Any]], bool]) -> Any:
+    """Poll /ready until `predicate` holds for its body (the relay runs in the background)."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = client.get("/ready")
+        if predicate(response.json()) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_readiness_reports_a_relay_that_jetstream_refuses_and_its_backlog(
+    tmp_path: Path, database_url: str, stream: tuple[str, str]
+) -> None:
+    name, prefix = stream
+    blocker = f"{name}_BLOCKER"
+
+    async def add_blocking_stream() -> None:
+        # Another stream already owns part of the relay's subjects: the relay's cannot exist.
+        nc = await nats.connect(NATS_TEST_URL, connect_timeout=2)
+        await nc.jetstream().add_stream(StreamConfig(name=blocker, subjects=[f"{prefix}.entity.>"]))
+        await nc.close()
+
+    asyncio.run(add_blocking_stream())
+    settings = RegistrySettings(
+        home=tmp_path,
+        database_url=database_url,
+        nats_url=NATS_TEST_URL,
+        nats_stream=name,
+        nats_subject_prefix=prefix,
+        relay_interval_seconds=0.05,
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            key = {"Authorization": f"Bearer {create_admin_key(client)}"}
+            body = {"name": "strategy_a", "type": "strategy", "version": "1.0.0"}
+            assert client.post(f"{API}/entities", json=body, headers=key).status_code == 201
+            failing = ready_when(client, lambda b: b["relay"]["state"] == "failing")
+            assert failing.status_code == 200  # the API still serves; events wait
+            report = failing.json()
+            assert report["status"] == "degraded"
+            assert "overlap" in report["relay"]["error"]
+            assert report["relay"]["failing_since"] is not None
+            assert report["unpublished_events"] == 1
+            assert report["oldest_unpublished_age_seconds"] >= 0
+
+            delete_stream(blocker)
+            recovered = ready_when(client, lambda b: b["relay"]["state"] == "ok")
+            assert recovered.json()["status"] == "ready", recovered.text
+            published = ready_when(client, lambda b: b["unpublished_events"] == 0).json()
+            assert published["unpublished_events"] == 0
+            assert published["oldest_unpublished_age_seconds"] is None
+    finally:
+        delete_stream(blocker)
+
+
+def create_admin_key(client: TestClient) -> str:
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    with database.write_session() as session:
+        _, plaintext = crud.create_api_key(session, name="t", scopes=auth.parse_scopes("admin"))
+        session.commit()
+    return plaintext
+
+
+def test_readiness_says_whether_a_relay_runs_here(client: TestClient) -> None:
+    assert client.get("/ready").json()["relay"] == {
+        "state": "disabled",
+        "error": None,
+        "failing_since": None,
+        "last_success_at": None,
+    }
+
+
+def test_the_relay_outlives_a_database_error(stream: tuple[str, str]) -> None:
+    unreachable = Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    relay = make_relay(unreachable, stream, NATS_TEST_URL)
+
+    async def run_briefly() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop, interval=0.05))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # still retrying, not dead
+        stop.set()
+        await task
+
+    asyncio.run(run_briefly())
+    assert relay.health.state == "failing"
+    assert "OperationalError" in (relay.health.error or "")

@@ -337,3 +337,46 @@ def test_acknowledgements_give_propagation_and_downtime(
         url, json={"consumer": "w4", "serving_since": "2026-01-01T00:00:00"}, headers=admin
     )
     assert naive.status_code == 422
+
+
+def test_a_consumer_that_failed_and_then_served_is_recorded_as_serving(
+    client: TestClient, admin: Headers, pair: tuple[str, str]
+) -> None:
+    swap = client.post(f"{API}/swaps", json=swap_body(*pair), headers=admin).json()
+    committed = datetime.fromisoformat(swap["committed_at"])
+    url = f"{API}/swaps/{swap['swap_id']}/ack"
+    for worker in ("worker-1", "worker-2"):
+        failed = {"consumer": worker, "success": False, "error": "artifacts missing"}
+        assert client.post(url, json=failed, headers=admin).status_code == 200
+    # The artifacts arrive; each worker loads the version and says so.
+    still_failing = {"consumer": "worker-2", "success": False, "error": "still missing"}
+    assert client.post(url, json=still_failing, headers=admin).status_code == 200
+    for worker, delay in (("worker-1", 400), ("worker-2", 900)):
+        served = {
+            "consumer": worker,
+            "serving_since": (committed + timedelta(milliseconds=delay)).isoformat(),
+        }
+        response = client.post(url, json=served, headers=admin)
+        assert response.status_code == 200, response.text
+    detail = client.get(f"{API}/swaps/{swap['swap_id']}").json()
+    acks = {a["consumer"]: a for a in detail["acks"]}
+    assert set(acks) == {"worker-1", "worker-2"}
+    assert all(a["success"] and a["error"] is None for a in acks.values())
+    assert acks["worker-2"]["propagation_ms"] == pytest.approx(900, abs=0.01)
+    assert detail["propagation_ms"] == pytest.approx(900, abs=0.01)
+    # Every report stays in the history.
+    reports = [
+        (e["action"], e["payload"]["consumer"])
+        for e in client.get(f"{API}/events", params={"kind": "swap"}).json()["items"]
+        if e["action"] in ("acknowledged", "ack_failed")
+    ]
+    assert reports == [
+        ("ack_failed", "worker-1"),
+        ("ack_failed", "worker-2"),
+        ("ack_failed", "worker-2"),
+        ("acknowledged", "worker-1"),
+        ("acknowledged", "worker-2"),
+    ]
+    # Serving is final: a later different report from a serving consumer is a conflict.
+    late_failure = {"consumer": "worker-1", "success": False, "error": "crashed"}
+    assert client.post(url, json=late_failure, headers=admin).status_code == 409

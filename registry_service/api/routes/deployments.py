@@ -6,23 +6,31 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from registry_service import crud
+from registry_service.api.answers import commit_answer
 from registry_service.api.deps import Deployer, Reader, ReadSession, WriteSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.lifecycle import DeploymentStatus, Environment
-from registry_service.schemas import DeactivateRequest, DeploymentCreate, DeploymentPublic, Page
+from registry_service.schemas import (
+    DB_INT_MAX,
+    DeactivateRequest,
+    DeploymentCreate,
+    DeploymentPublic,
+    Page,
+)
 
-router = APIRouter(prefix="/deployments", tags=["deployments"])
+router = APIRouter(prefix="/deployments", tags=["deployments"], route_class=RegistryRoute)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(401, 403, 404, 409, 413))
 def create_deployment(
     _: Deployer, body: DeploymentCreate, session: WriteSession
 ) -> DeploymentPublic:
     deployment = crud.create_deployment(session, data=body)
-    session.commit()
-    return DeploymentPublic.model_validate(deployment)
+    return commit_answer(session, DeploymentPublic.model_validate(deployment))
 
 
-@router.get("")
+@router.get("", responses=error_responses())
 async def list_deployments(
     _: Reader,
     session: ReadSession,
@@ -31,7 +39,7 @@ async def list_deployments(
     entity_id: uuid.UUID | None = None,
     slot: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> Page[DeploymentPublic]:
     items, total = crud.list_deployments(
         session,
@@ -50,7 +58,7 @@ async def list_deployments(
     )
 
 
-@router.get("/{deployment_id}")
+@router.get("/{deployment_id}", responses=error_responses(404))
 async def get_deployment(
     _: Reader, deployment_id: uuid.UUID, session: ReadSession
 ) -> DeploymentPublic:
@@ -59,7 +67,7 @@ async def get_deployment(
     )
 
 
-@router.post("/{deployment_id}/deactivate")
+@router.post("/{deployment_id}/deactivate", responses=error_responses(401, 403, 404, 409, 413))
 def deactivate_deployment(
     principal: Deployer,
     deployment_id: uuid.UUID,
@@ -73,5 +81,4 @@ def deactivate_deployment(
         actor=body.deactivated_by or principal.name,
         reason=body.reason,
     )
-    session.commit()
-    return DeploymentPublic.model_validate(deployment)
+    return commit_answer(session, DeploymentPublic.model_validate(deployment))

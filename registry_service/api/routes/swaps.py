@@ -2,17 +2,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from registry_service import crud, swaps
+from registry_service.api.answers import commit_answer
 from registry_service.api.deps import DatabaseDep, Deployer, Reader, ReadSession, WriteSession
+from registry_service.api.errors import error_responses
+from registry_service.api.routing import RegistryRoute
 from registry_service.lifecycle import Environment, SwapStatus, SwapType
 from registry_service.models import Swap, SwapAck, utcnow
 from registry_service.schemas import (
+    DB_INT_MAX,
     DeploymentPublic,
+    Instant,
     LiveSlot,
     Page,
     RollbackRequest,
@@ -24,7 +28,7 @@ from registry_service.schemas import (
     SwapValidation,
 )
 
-router = APIRouter(tags=["swaps"])
+router = APIRouter(tags=["swaps"], route_class=RegistryRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -50,8 +54,7 @@ def _answer(outcome: swaps.SwapOutcome, response: Response) -> SwapPublic:
     response_model=SwapPublic | SwapValidation,
     responses={
         200: {"description": "validate_only, or an Idempotency-Key replay"},
-        400: {"description": "invalid swap; every failure listed"},
-        409: {"description": "the slot's live state does not allow it (e.g. a concurrent swap)"},
+        **error_responses(400, 401, 403, 409, 413),
     },
 )
 def create_swap(
@@ -71,7 +74,14 @@ def create_swap(
     return _answer(outcome, response)
 
 
-@router.post("/swaps/{swap_id}/rollback", status_code=201)
+@router.post(
+    "/swaps/{swap_id}/rollback",
+    status_code=201,
+    responses={
+        200: {"description": "an Idempotency-Key replay"},
+        **error_responses(400, 401, 403, 404, 409, 413),
+    },
+)
 def rollback_swap(
     _: Deployer,
     swap_id: uuid.UUID,
@@ -91,17 +101,16 @@ def rollback_swap(
     return _answer(outcome, response)
 
 
-@router.post("/swaps/{swap_id}/ack")
+@router.post("/swaps/{swap_id}/ack", responses=error_responses(401, 403, 404, 409, 413))
 def acknowledge_swap(
     _: Deployer, swap_id: uuid.UUID, body: SwapAckCreate, session: WriteSession
 ) -> SwapDetail:
     swaps.acknowledge(session, swap_id=swap_id, ack=body)
-    session.commit()
     swap, acks = swaps.get_swap(session, swap_id=swap_id)
-    return _detail(swap, acks)
+    return commit_answer(session, _detail(swap, acks))
 
 
-@router.get("/swaps")
+@router.get("/swaps", responses=error_responses())
 async def list_swaps(
     _: Reader,
     session: ReadSession,
@@ -111,7 +120,7 @@ async def list_swaps(
     status: SwapStatus | None = None,
     swap_type: SwapType | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> Page[SwapPublic]:
     items, total = swaps.list_swaps(
         session,
@@ -131,7 +140,7 @@ async def list_swaps(
     )
 
 
-@router.get("/swaps/{swap_id}")
+@router.get("/swaps/{swap_id}", responses=error_responses(404))
 async def get_swap(_: Reader, swap_id: uuid.UUID, session: ReadSession) -> SwapDetail:
     swap, acks = swaps.get_swap(session, swap_id=swap_id)
     return _detail(swap, acks)
@@ -148,21 +157,19 @@ def _detail(swap: Swap, acks: Sequence[SwapAck]) -> SwapDetail:
     return SwapDetail(**public, acks=[SwapAckPublic.model_validate(a) for a in acks])
 
 
-@router.get("/slots/{environment}/{slot}/live")
+@router.get("/slots/{environment}/{slot}/live", responses=error_responses())
 async def live_in_slot(
     _: Reader,
     environment: Environment,
-    slot: str,
+    slot: Annotated[str, Path(max_length=128)],
     session: ReadSession,
     at: Annotated[
-        datetime | None,
-        Query(description="Instant to ask about (ISO 8601 with zone); default now."),
+        Instant | None,
+        Query(description="Instant to ask about (RFC 3339 with a zone); default now."),
     ] = None,
 ) -> LiveSlot:
     """What was live in an environment's slot at an instant, answered from history."""
     when = at or utcnow()
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=utcnow().tzinfo)
     found = crud.live_at(session, environment=environment, slot=slot, at=when)
     if found is None:
         return LiveSlot(
