@@ -131,6 +131,7 @@ def test_a_failed_write_leaves_the_previous_data_and_no_staging_table(
     )
     assert sorted(tables["name"].to_pylist()) == [
         "bars",
+        "data_versions",
         "features",
         "indicator_sets",
         "serving_features",
