@@ -27,6 +27,7 @@ from trade2026_assets.assets.evidence import (
     refuse_publish,
     rule_check_results,
 )
+from trade2026_assets.assets.lineage import refuse_republished, republished, versions_in_run
 from trade2026_assets.bars import short_series_problem
 from trade2026_assets.feature_store.frame import serving_frame
 from trade2026_assets.feature_store.resource import FeatureStoreResource
@@ -229,6 +230,7 @@ def build_indicators(
         feature_versions: dict[str, str] = {}
         bars_versions: dict[str, Published] = {}
         offline_staging = feature_store.staging_dir(context.run.run_id)
+        bars_in_run = versions_in_run(context, "market_bars")
         with (
             warehouse.staged(table=FEATURES, partitions=symbols) as staged,
             warehouse.staged(table=SERVING_FEATURES, partitions=symbols) as staged_serving,
@@ -242,7 +244,16 @@ def build_indicators(
                     bars = to_frame(
                         session.query_arrow(STORED_BARS_SQL, {"symbols": batch})
                     ).with_columns(pl.col("symbol").cast(pl.String))
-                    bars_versions.update(read_versions(session, "market_bars", batch))
+                    batch_versions = read_versions(session, "market_bars", batch)
+                refuse_republished(
+                    "market_bars",
+                    republished(
+                        "market_bars",
+                        {s: v for s, v in bars_in_run.items() if s in batch},
+                        batch_versions,
+                    ),
+                )
+                bars_versions.update(batch_versions)
                 short = _short_series(bars, batch, warmup)
                 if short:
                     raise dg.Failure(

@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import Field
 
 from trade2026_assets.assets.evidence import markdown_table, refuse_publish
+from trade2026_assets.assets.lineage import refuse_republished, republished, versions_in_run
 from trade2026_assets.feature_store.frame import (
     CREATED_COLUMN,
     ENTITY,
@@ -30,7 +31,7 @@ from trade2026_assets.feature_store.frame import (
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.ml.training_set import FEATURE_LOOKBACK_ROWS
 from trade2026_assets.versions import combined_version, frame_version
-from trade2026_assets.warehouse import WAREHOUSE_POOL, WarehouseResource
+from trade2026_assets.warehouse import WAREHOUSE_POOL, WarehouseResource, read_versions
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -294,6 +295,12 @@ def build_online_features(
                 metadata={"symbols_without_rows": dg.MetadataValue.json(missing)},
             )
         staged_rows = offline_latest(feature_store, warehouse, symbols)
+        with warehouse.session() as session:
+            published = read_versions(session, "indicators", symbols)
+        refuse_republished(
+            "indicators",
+            republished("indicators", versions_in_run(context, "indicators"), published),
+        )
         feature_store.apply()
         store = feature_store.store()
         # Audit the online store as it will be: the staged rows for the run's symbols, the

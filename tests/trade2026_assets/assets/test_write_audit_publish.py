@@ -249,3 +249,48 @@ def test_a_run_for_some_symbols_writes_only_their_online_rows(tmp_path: Path) ->
     parity = outcome.metadata("online_features", PARITY_CHECK)
     assert parity["symbols_not_written_by_run"] == ["LATE"]
     assert parity["symbols_compared"] == ["EARLY", "LATE"]
+
+
+def test_a_step_refuses_bars_another_run_published_after_this_runs(universe: Universe) -> None:
+    """Two runs on one warehouse interleave: run B republishes the bars between run A's
+    `market_bars` and its `indicators`. A's indicators must not compute from B's bars."""
+    tags = {
+        "dagster/asset_partition_range_start": SYMBOLS[0],
+        "dagster/asset_partition_range_end": SYMBOLS[-1],
+    }
+
+    @dg.success_hook
+    def another_run_publishes(context: dg.HookContext) -> None:
+        if context.op.name != "market_bars":
+            return
+        shifted = clean_rows()
+        for row in shifted:
+            row[4] = f"{float(row[4]) + 0.01:.2f}"
+        universe.write("VICTIM", shifted)
+        bars_only = universe.defs.resolve_job_def("market_data_job").get_subset(
+            asset_selection={dg.AssetKey("market_bars")}
+        )
+        other = bars_only.execute_in_process(instance=universe.instance, tags=tags)
+        assert other.success
+
+    job = dg.define_asset_job(
+        "market_data_with_another_run",
+        selection=["market_bars", "indicators", "online_features"],
+        hooks={another_run_publishes},
+    )
+    defs = dg.Definitions.merge(universe.defs, dg.Definitions(jobs=[job]))
+    result = defs.resolve_job_def(job.name).execute_in_process(
+        instance=universe.instance, tags=tags, raise_on_error=False
+    )
+
+    assert not result.success
+    failures = [
+        event.step_failure_data.user_failure_data
+        for event in result.all_events
+        if event.is_step_failure and event.step_key == "indicators"
+    ]
+    (failure,) = failures
+    assert failure is not None
+    assert failure.description is not None
+    assert "market_bars changed under this run: VICTIM: this run published" in failure.description
+    assert "GOOD" not in failure.description
