@@ -10,9 +10,10 @@
 * Warehouse (chDB): insert rate of the bars through `replace_partitions` (staging insert plus
   one REPLACE PARTITION per symbol), and read-back rate of what `indicators` reads.
 * The whole backfill: the Dagster job over the universe as one run, its wall time and peak
-  resident memory (chDB included: it runs in-process). With `--reference-commit`, the same
-  backfill also runs from a checkout of that commit (a temporary git worktree) in the same
-  run, before ours, and the ratio of the two wall times is the figure to read.
+  resident memory (chDB included: it runs in-process). `--backfill-only
+  --reference-commit REV` runs only that, taking turns with the same backfill from a
+  checkout of REV (a temporary git worktree), `--repeats` times each; the ratio of the
+  medians is the figure to read.
 
 Usage: python -m bench.indicators [--symbols 500] [--bars 20000] [--repeats 3]
        [--reference-commit REV] [--backfill-only]
@@ -21,6 +22,7 @@ Usage: python -m bench.indicators [--symbols 500] [--bars 20000] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -29,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +329,6 @@ def main() -> None:
         met = "" if "met" not in row else ("yes" if row["met"] else "NO")
         print(f"{row['measure']:<44} {shown:>16} {row.get('target', ''):>14}  {met}")
     print(f"backfill checks passed: {backfill['checks_passed']}/{backfill['checks']}")
-    rows += backfill_reference_rows(args, backfill)
     path = write_results(
         "indicators",
         [
@@ -338,8 +341,10 @@ def main() -> None:
     print(f"results: {path}")
 
 
-def reference_backfill(commit: str, n_symbols: int, n_bars: int) -> dict[str, Any]:
-    """The backfill part run from `commit`'s code, in a temporary git worktree."""
+@contextmanager
+def reference_tree(commit: str) -> Iterator[Path]:
+    """A temporary git worktree of `commit`, with this benchmark module in it (the
+    reference's own may predate `--part backfill`): ours runs against its packages."""
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "reference"
@@ -349,10 +354,8 @@ def reference_backfill(commit: str, n_symbols: int, n_bars: int) -> dict[str, An
             timeout=120,
         )
         try:
-            # The reference's own benchmark module may predate `--part backfill`'s shape:
-            # run ours against its packages.
             (tree / "bench" / "indicators.py").write_text(Path(__file__).read_text())
-            return run_part("backfill", str(n_symbols), str(n_bars), tree=tree)
+            yield tree
         finally:
             subprocess.run(
                 ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)],
@@ -361,60 +364,61 @@ def reference_backfill(commit: str, n_symbols: int, n_bars: int) -> dict[str, An
             )
 
 
-def backfill_reference_rows(args: argparse.Namespace, ours: dict[str, Any]) -> list[dict[str, Any]]:
-    if not args.reference_commit:
-        return []
-    reference = reference_backfill(args.reference_commit, args.symbols, args.bars)
-    ratio = ours["seconds"] / reference["seconds"]
-    rows = [
-        {
-            "measure": f"reference backfill ({args.reference_commit[:10]}) s",
-            "value": reference["seconds"],
-            "met": reference["success"],
-        },
-        {"measure": "reference backfill peak RSS MiB", "value": reference["peak_rss_mib"]},
-        {
-            "measure": "backfill ratio vs reference",
-            "value": ratio,
-            "target": f"<= {TARGET_BACKFILL_RATIO}",
-            "met": ratio <= TARGET_BACKFILL_RATIO,
-        },
-    ]
-    for row in rows:
-        value = row["value"]
-        met = "" if "met" not in row else ("yes" if row["met"] else "NO")
-        print(f"{row['measure']:<44} {value:>16.3g} {row.get('target', ''):>14}  {met}")
-    return rows
-
-
 def backfill_table(args: argparse.Namespace) -> None:
-    """Only the backfill: ours, then the reference's (when asked for)."""
-    reference_rows: list[dict[str, Any]] = []
-    ours = run_part("backfill", str(args.symbols), str(args.bars))
-    rows = [
-        {
-            "measure": "backfill run (bars+indicators+checks) s",
-            "value": ours["seconds"],
-            "met": ours["success"],
-        },
-        {"measure": "backfill peak RSS MiB", "value": ours["peak_rss_mib"]},
-    ]
+    """Only the backfill, `--repeats` times; with `--reference-commit`, the reference and
+    ours take turns (the median of each counts: this machine is noisy)."""
+    size = (str(args.symbols), str(args.bars))
+    ours: list[dict[str, Any]] = []
+    reference: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        tree = (
+            stack.enter_context(reference_tree(args.reference_commit))
+            if args.reference_commit
+            else None
+        )
+        for _ in range(args.repeats):
+            if tree is not None:
+                reference.append(run_part("backfill", *size, tree=tree))
+            ours.append(run_part("backfill", *size))
+    rows = backfill_rows("backfill", ours)
+    if reference:
+        rows += backfill_rows(f"reference backfill ({args.reference_commit[:10]})", reference)
+        ratio = rows[0]["value"] / rows[2]["value"]
+        rows.append(
+            {
+                "measure": "backfill ratio vs reference (medians)",
+                "value": ratio,
+                "target": f"<= {TARGET_BACKFILL_RATIO}",
+                "met": ratio <= TARGET_BACKFILL_RATIO,
+            }
+        )
     print(f"{'measure':<44} {'value':>16} {'target':>14}  met")
     for row in rows:
-        met = "yes" if row.get("met", True) else "NO"
-        print(f"{row['measure']:<44} {row['value']:>16.3g} {'':>14}  {met}")
-    reference_rows = backfill_reference_rows(args, ours)
-    print(f"backfill checks passed: {ours['checks_passed']}/{ours['checks']}")
+        met = "" if "met" not in row else ("yes" if row["met"] else "NO")
+        print(f"{row['measure']:<44} {row['value']:>16.3g} {row.get('target', ''):>14}  {met}")
+    print(f"backfill checks passed: {ours[-1]['checks_passed']}/{ours[-1]['checks']}")
     path = write_results(
         "indicators_backfill",
         [
             *rows,
-            *reference_rows,
+            {"measure": "raw seconds", "value": [r["seconds"] for r in ours]},
+            {"measure": "raw reference seconds", "value": [r["seconds"] for r in reference]},
             {"measure": "symbols", "value": args.symbols},
             {"measure": "bars per symbol", "value": args.bars},
         ],
     )
     print(f"results: {path}")
+
+
+def backfill_rows(name: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "measure": f"{name} s",
+            "value": statistics.median(r["seconds"] for r in runs),
+            "met": all(r["success"] for r in runs),
+        },
+        {"measure": f"{name} peak RSS MiB", "value": max(r["peak_rss_mib"] for r in runs)},
+    ]
 
 
 if __name__ == "__main__":
