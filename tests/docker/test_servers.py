@@ -24,7 +24,7 @@ import redis
 from nats.errors import NoServersError
 
 from tests.conftest import free_port
-from tests.docker.conftest import DOCKER, secret_value
+from tests.docker.conftest import DOCKER
 
 
 @pytest.fixture
@@ -34,7 +34,8 @@ def redis_server(secret_config: dict[str, Any], tmp_path: Path) -> Iterator[int]
     shell, flag, script = service["command"]
     port = free_port()
     # compose escapes `$` as `$$` in what it renders; the container's shell sees one.
-    script = script.replace("$$", "$") + f' --port {port} --dir {tmp_path} --appendonly no --save ""'
+    local = f' --port {port} --dir {tmp_path} --appendonly no --save ""'
+    script = script.replace("$$", "$") + local
     process = subprocess.Popen(
         [shell, flag, script],
         env={"PATH": os.environ["PATH"], **service["environment"]},
