@@ -126,3 +126,45 @@ def test_mlflow_accepts_the_host_the_other_services_call_it_by(config: dict[str,
     for uri in clients:
         assert uri.removeprefix("http://").rstrip("/") in allowed
     assert "--allowed-hosts" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def nginx_bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit.lower()]
+
+
+def test_the_load_balancer_admits_a_full_predict_batch(config: dict[str, Any]) -> None:
+    import random
+
+    from trade2026_assets.ml.training_set import FEATURES
+
+    limit = re.search(r"^\s*client_max_body_size\s+(\w+);", (DOCKER / "nginx.conf").read_text(),
+                      re.M)  # fmt: skip
+    assert limit, "nginx's default (1m) refuses a full batch with 413"
+    rows = int(config["services"]["serving"]["environment"]["SERVING_MAX_BATCH_ROWS"])
+    # The largest batch serving accepts, at full float precision (repr, as json.dumps writes).
+    generator = random.Random(7)
+    body = json.dumps(
+        {"features": [[generator.uniform(-1e3, 1e3) for _ in FEATURES] for _ in range(rows)]}
+    ).encode()
+    assert len(body) > 1024**2
+    assert len(body) <= nginx_bytes(limit[1])
+
+
+def test_the_daemon_monitors_runs_and_fails_those_whose_worker_died(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_docker import DockerRunLauncher
+
+    for name in ("HOST", "USER", "PASSWORD", "DB"):
+        monkeypatch.setenv(f"DAGSTER_POSTGRES_{name}", "x")
+    settings, _ = dagster_instance_config(str(DOCKER), "dagster.yaml")
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert monitoring["start_timeout_seconds"] > 0
+    assert monitoring["cancel_timeout_seconds"] > 0
+    # A run is failed, not resumed on its own (its steps write data and deploy models).
+    assert monitoring["max_resume_run_attempts"] == 0
+    # DockerRunLauncher tells the daemon whether a run's container still runs.
+    assert DockerRunLauncher(network="trade2026").supports_check_run_worker_health
