@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LEGACY = "telemetry:\n  enabled: false\n"
 
-JOB = '''
+JOB = """
 import multiprocessing
 import os
 import time
@@ -49,7 +49,7 @@ if multiprocessing.parent_process() is not None:
     Path(os.environ["T26_RUN_WORKER_PID"]).write_text(str(os.getpid()))
     if os.environ.get("T26_HANG_BEFORE_START"):
         time.sleep(600)
-'''
+"""
 
 
 def write_instance(home: Path) -> Path:
@@ -89,7 +89,7 @@ def test_an_earlier_default_is_brought_up_to_date_and_a_users_own_is_kept(
 
 class Daemon:
     """`dagster-daemon run` on a code location file, in a process group of its own (its code
-    server and run workers are in it too)."""
+    server and run workers are in it too, and stop with it)."""
 
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
         self.directory, self.env = directory, env
@@ -131,12 +131,6 @@ def location(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], list[Daemon
     finally:
         for daemon in daemons:
             daemon.kill()
-        pid_file = tmp_path / "worker.pid"
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def launch(directory: Path, env: dict[str, str]) -> str:
@@ -194,8 +188,9 @@ def test_a_run_whose_stack_was_killed_while_it_started_is_failed(
     run_id = launch(directory, env)
     pid = worker_pid(directory, timeout=60)
     wait_for(env, run_id, dg.DagsterRunStatus.STARTING, 10, directory / "daemon.log")
+    # The run worker is in the daemon's process group: killed with it.
+    assert os.getpgid(pid) == daemons[0].process.pid
     daemons[0].kill()
-    os.kill(pid, signal.SIGKILL)  # already gone with its process group, or now
     started = time.monotonic()
     daemons.append(Daemon(directory, env))
     failures = wait_for(env, run_id, dg.DagsterRunStatus.FAILURE, 60, directory / "daemon.log")
