@@ -11,7 +11,7 @@ TRADE2026_HOME ?= $(CURDIR)/.trade2026
 DAGSTER_HOME ?= $(TRADE2026_HOME)/dagster
 DAGSTER_PORT ?= 3070
 
-.PHONY: demo up down dagster test lint typecheck unit bench bento lock clean
+.PHONY: demo up down dagster dagster-instance test lint typecheck unit bench bento lock clean
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/python scripts/demo.py
@@ -26,11 +26,13 @@ down: $(VENV)/.synced
 	TRADE2026_HOME="$(TRADE2026_HOME)" $(VENV)/bin/python scripts/stack.py down
 
 # The Dagster UI on the same state as `make demo` (port 3000 is left to serving).
-dagster: $(VENV)/.synced
-	mkdir -p "$(DAGSTER_HOME)"
-	test -f "$(DAGSTER_HOME)/dagster.yaml" || printf 'telemetry:\n  enabled: false\n' > "$(DAGSTER_HOME)/dagster.yaml"
+dagster: dagster-instance
 	TRADE2026_HOME="$(TRADE2026_HOME)" DAGSTER_HOME="$(DAGSTER_HOME)" \
 		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+
+# The embedded instance's dagster.yaml (run monitoring on), also written by `make up`/`demo`.
+dagster-instance: $(VENV)/.synced
+	$(VENV)/bin/python scripts/dagster_instance.py "$(DAGSTER_HOME)"
 
 test: lint typecheck unit
 

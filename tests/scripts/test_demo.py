@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dagster._core.instance.config import dagster_instance_config
+
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +55,9 @@ def test_demo_walks_the_seed_flow_and_can_run_again(tmp_path: Path) -> None:
     assert "25000 bars stored" in first
     assert "SYNA     4967 rows" in first
     assert (tmp_path / "warehouse").is_dir()
-    assert (tmp_path / "dagster" / "dagster.yaml").exists()
+    # The Dagster instance's runs are monitored (Dagster's own schema validates it).
+    settings, _ = dagster_instance_config(str(tmp_path / "dagster"), "dagster.yaml")
+    assert settings["run_monitoring"]["enabled"] is True
     # Training: the gates, the model's metrics, the backtest against buy and hold.
     assert "gate xgb_model.test_auc_above_chance: passed" in first
     assert "gate training_set.no_leakage: passed" in first

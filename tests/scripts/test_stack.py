@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from dagster._core.instance.config import dagster_instance_config
 
 from tests.conftest import free_port
 
@@ -51,6 +52,9 @@ def test_up_starts_every_service_and_down_stops_them(tmp_path: Path) -> None:
         model = httpx.get(f"http://127.0.0.1:{ports['SERVING']}/v1/model", timeout=10).json()
         assert model["registry"]["reachable"] is True, model
         assert "already running" in stack("up", env)
+        # The daemon monitors the runs (Dagster's own schema validates the instance).
+        settings, _ = dagster_instance_config(str(tmp_path / "dagster"), "dagster.yaml")
+        assert settings["run_monitoring"]["enabled"] is True
         assert stack("status", env).count(" running ") == 4
     finally:
         stopped = stack("down", env)
