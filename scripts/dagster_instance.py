@@ -25,6 +25,12 @@ run_monitoring:
   cancel_timeout_seconds: 180
   max_resume_run_attempts: 0
   poll_interval_seconds: 30
+# Runs that write the warehouse (assets in the `warehouse` pool) are dequeued one at a time,
+# so one run's steps never read what another published in between.
+concurrency:
+  pools:
+    granularity: run
+    default_limit: 1
 telemetry:
   enabled: false
 """
