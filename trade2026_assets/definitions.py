@@ -20,6 +20,7 @@ from trade2026_assets.assets.models import (
 )
 from trade2026_assets.assets.online_features import build_online_features
 from trade2026_assets.auto_swap import SwapPolicy, build_auto_swap_sensor
+from trade2026_assets.dead_runs import build_dead_run_sensor
 from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.market_data import MarketDataResource
 from trade2026_assets.registry import RegistryResource
@@ -71,6 +72,7 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
         ],
         jobs=[market_data_job, training_job],
         sensors=[
+            build_dead_run_sensor(),
             build_auto_swap_sensor(
                 interval_s=settings.auto_swap_interval_s,
                 policy=SwapPolicy(
@@ -79,7 +81,7 @@ def build_definitions(settings: AssetsSettings) -> dg.Definitions:
                     min_acks=settings.auto_swap_min_acks,
                 ),
                 running=settings.auto_swap_sensor == "running",
-            )
+            ),
         ],
         schedules=build_schedules(
             market_data_job=market_data_job,
