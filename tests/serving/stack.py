@@ -33,6 +33,21 @@ def register_models(home: Path, count: int) -> list[str]:
     return uris
 
 
+def register_unparsable_model(home: Path) -> str:
+    """One more registered version whose `MLmodel` file is not YAML (as if truncated or
+    edited by hand); its URI."""
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    with mlflow_store(home) as mlflow:
+        experiment = mlflow.set_experiment("serving-tests")
+        uri = _register(mlflow, xgb, experiment.experiment_id, 7)
+        model_id = mlflow.MlflowClient().get_model_version(MODEL, uri.rsplit("/", 1)[1]).model_id
+    [mlmodel] = (home / "mlflow" / "artifacts").rglob(f"{model_id}/**/MLmodel")
+    mlmodel.write_text("artifact_path: model\nflavors: [unclosed\n")
+    return uri
+
+
 def mlflow_store(home: Path) -> Any:
     """The `mlflow` module on the pipeline's store under `home`, for a `with` block; the
     process's MLflow environment is put back afterwards (as the pipeline's resource does),
