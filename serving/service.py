@@ -33,7 +33,7 @@ from registry_service.client import RegistryClient
 from serving.follower import RegistryFollower
 from serving.gate import RequestGate
 from serving.model import MODEL_NAME, LiveModel, load_model
-from serving.schemas import MAX_SYMBOLS, PredictRequest, SignalRequest
+from serving.schemas import MAX_SYMBOLS, PredictRequest, SignalRequest, column_order
 from serving.settings import ServingSettings
 from trade2026_assets.feature_store.resource import feature_store_resource
 from trade2026_assets.ml.training_set import FEATURES
@@ -123,19 +123,9 @@ class StrategyService:
             return _error(
                 400, f"{len(features)} rows: at most {self.settings.max_batch_rows} per request"
             )
-        order = _column_order(columns)
-        if isinstance(order, str):
-            return _error(400, order)
-        widths = sorted({len(row) for row in features})
-        if widths != [len(FEATURES)]:
-            return _error(
-                400,
-                f"each row needs {len(FEATURES)} values ({', '.join(order)}); got rows of "
-                f"{widths} values",
-            )
+        # The gate checked the body against PredictRequest: widths, columns, values fit.
+        order = column_order(columns)
         rows = np.asarray(features, dtype=np.float32)
-        if not np.isfinite(rows).all():
-            return _error(400, "values must be finite and fit in float32")
         if order != FEATURES:
             rows = rows[:, [order.index(name) for name in FEATURES]]
         probabilities = model.predict(rows)
@@ -267,21 +257,6 @@ def _feature_store_errors() -> tuple[type[Exception], ...]:
     from sqlalchemy.exc import SQLAlchemyError
 
     return (FeastError, RedisError, sqlite3.Error, SQLAlchemyError, OSError)
-
-
-def _column_order(columns: list[str] | None) -> tuple[str, ...] | str:
-    """The columns' order, or why they cannot be used."""
-    if columns is None:
-        return FEATURES
-    if sorted(columns) != sorted(FEATURES):
-        unknown = sorted(set(columns) - set(FEATURES))
-        missing = sorted(set(FEATURES) - set(columns))
-        repeated = sorted({name for name in columns if columns.count(name) > 1})
-        return (
-            f"columns must name each model feature once: unknown {unknown}, missing "
-            f"{missing}, repeated {repeated}"
-        )
-    return tuple(columns)
 
 
 def _named(model: LiveModel) -> dict[str, Any]:

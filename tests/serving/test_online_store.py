@@ -32,9 +32,9 @@ PREDICT_BUDGET_S = 1.0
 def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     options = {"port": str(port), "bind": "127.0.0.1", "save": "", "appendonly": "no"}
+    arguments = [part for name, value in options.items() for part in (f"--{name}", value)]
     redis = subprocess.Popen(
-        ["redis-server", *(f"--{k}={v}" for k, v in options.items()), f"--dir={tmp_path}"],
-        stdout=subprocess.DEVNULL,
+        ["redis-server", *arguments, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 10
     while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode:
