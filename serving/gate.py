@@ -40,13 +40,17 @@ class RequestGate:
         *,
         bodies: dict[str, tuple[type[BaseModel], int]],
         api_keys: dict[str, frozenset[str]] | None,
+        openapi: Callable[[], dict[str, Any]],
         namespace: str = "bentoml_service",
     ) -> None:
         """`bodies`: per POST path, its request model and the largest body accepted, in
-        bytes. `api_keys`: SHA-256 of each key → its scopes; None: no key needed."""
+        bytes. `api_keys`: SHA-256 of each key → its scopes; None: no key needed.
+        `openapi`: the API's description, served at /docs.json."""
         self.app = app
         self.bodies = bodies
         self.api_keys = api_keys
+        self.openapi = openapi
+        self._openapi_body: bytes | None = None
         self.namespace = namespace
         self._metrics: tuple[Any, Any] | None = None
 
@@ -82,6 +86,11 @@ class RequestGate:
                 return
         if path == "/metrics":
             await self._serve_metrics(send)
+            return
+        if path == "/docs.json":
+            if self._openapi_body is None:
+                self._openapi_body = json.dumps(self.openapi()).encode()
+            await _send(send, 200, self._openapi_body, b"application/json")
             return
         body_spec = self.bodies.get(path)
         if body_spec is None or scope["method"] != "POST":
@@ -163,9 +172,13 @@ class RequestGate:
 
         client = BentoMLContainer.metrics_client.get()
         content = await anyio.to_thread.run_sync(client.generate_latest)
-        headers = [(b"content-type", client.CONTENT_TYPE_LATEST.encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        await _send(send, 200, content, client.CONTENT_TYPE_LATEST.encode())
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: Any = ()) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -222,9 +235,5 @@ async def _answer(
     payload: dict[str, Any] = {"error": message}
     if detail is not None:
         payload["detail"] = detail
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+    await _send(send, status, json.dumps(payload).encode(), b"application/json", extra)

@@ -33,6 +33,7 @@ from registry_service.client import RegistryClient
 from serving.follower import RegistryFollower
 from serving.gate import RequestGate
 from serving.model import MODEL_NAME, LiveModel, load_model
+from serving.openapi import complete
 from serving.schemas import MAX_SYMBOLS, PredictRequest, SignalRequest, column_order
 from serving.settings import ServingSettings
 from trade2026_assets.feature_store.resource import feature_store_resource
@@ -275,11 +276,14 @@ def _error(status: int, message: str) -> dict[str, Any]:
 
 
 _SETTINGS = ServingSettings()
-StrategyService.add_asgi_middleware(  # type: ignore[attr-defined]
+# The class as BentoML's decorators left it: a bentoml Service.
+_SERVICE: Any = StrategyService
+_SERVICE.add_asgi_middleware(
     RequestGate,
     bodies={
         "/predict": (PredictRequest, _SETTINGS.max_batch_rows * BYTES_PER_ROW + BODY_SLACK),
         "/signal": (SignalRequest, MAX_SYMBOLS * BYTES_PER_SYMBOL + BODY_SLACK),
     },
     api_keys=_SETTINGS.key_scopes() if _SETTINGS.require_api_key else None,
+    openapi=lambda: complete(_SERVICE.openapi_spec.asdict()),
 )
