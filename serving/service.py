@@ -201,14 +201,19 @@ class StrategyService:
     def _probe_store(self) -> None:
         """Read one (unknown) symbol now and then, so /v1/model tells a store that is down
         or slow even while no /signal asks."""
+        failure = None
         while True:
             time.sleep(STORE_PROBE_S)
             try:
                 reader = self._reader or self._open_features()
                 if reader is not None:
                     self._read(reader, [PROBE_SYMBOL])
-            except Exception:  # the probe must outlive anything a read raises
-                logger.exception("online store probe failed")
+                failure = None
+            except Exception as exc:  # the probe must outlive anything a read raises
+                self._feature_error = f"{type(exc).__name__}: {exc}"
+                if self._feature_error != failure:
+                    logger.exception("online store probe failed")
+                failure = self._feature_error
 
     def _open_features(self) -> OnlineFeatureReader | None:
         """Open the online store; on failure, say why (in /signal's answers and /v1/model)
