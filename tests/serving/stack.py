@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -27,10 +28,19 @@ def register_models(home: Path, count: int) -> list[str]:
 
     uris = []
     with mlflow_store(home) as mlflow:
-        experiment = mlflow.set_experiment("serving-tests")
+        experiment = _experiment(mlflow, home)
         for version in range(1, count + 1):
-            uris.append(_register(mlflow, xgb, experiment.experiment_id, version))
+            uris.append(_register(mlflow, xgb, experiment, version))
     return uris
+
+
+def _experiment(mlflow: Any, home: Path) -> str:
+    """The tests' experiment, its artifacts under `home` (not the working directory)."""
+    found = mlflow.get_experiment_by_name("serving-tests")
+    if found is not None:
+        return str(found.experiment_id)
+    artifacts = (home / "mlflow" / "artifacts").as_uri()
+    return str(mlflow.create_experiment("serving-tests", artifact_location=artifacts))
 
 
 def register_unparsable_model(home: Path) -> str:
@@ -40,10 +50,12 @@ def register_unparsable_model(home: Path) -> str:
     import xgboost as xgb
 
     with mlflow_store(home) as mlflow:
-        experiment = mlflow.set_experiment("serving-tests")
-        uri = _register(mlflow, xgb, experiment.experiment_id, 7)
+        uri = _register(mlflow, xgb, _experiment(mlflow, home), 7)
         model_id = mlflow.MlflowClient().get_model_version(MODEL, uri.rsplit("/", 1)[1]).model_id
-    [mlmodel] = (home / "mlflow" / "artifacts").rglob(f"{model_id}/**/MLmodel")
+        assert model_id is not None
+        location = mlflow.get_logged_model(model_id).artifact_location
+    mlmodel = Path(urlparse(location).path) / "MLmodel"
+    assert mlmodel.is_file(), mlmodel
     mlmodel.write_text("artifact_path: model\nflavors: [unclosed\n")
     return uri
 
