@@ -30,7 +30,7 @@ def register_models(home: Path, count: int) -> list[str]:
     with mlflow_store(home) as mlflow:
         experiment = _experiment(mlflow, home)
         for version in range(1, count + 1):
-            uris.append(_register(mlflow, xgb, experiment, version))
+            uris.append(_version_uri(_register(mlflow, xgb, experiment, version)))
     return uris
 
 
@@ -50,14 +50,12 @@ def register_unparsable_model(home: Path) -> str:
     import xgboost as xgb
 
     with mlflow_store(home) as mlflow:
-        uri = _register(mlflow, xgb, _experiment(mlflow, home), 7)
-        model_id = mlflow.MlflowClient().get_model_version(MODEL, uri.rsplit("/", 1)[1]).model_id
-        assert model_id is not None
-        location = mlflow.get_logged_model(model_id).artifact_location
+        info = _register(mlflow, xgb, _experiment(mlflow, home), 7)
+        location = mlflow.get_logged_model(info.model_id).artifact_location
     mlmodel = Path(urlparse(location).path) / "MLmodel"
     assert mlmodel.is_file(), mlmodel
     mlmodel.write_text("artifact_path: model\nflavors: [unclosed\n")
-    return uri
+    return _version_uri(info)
 
 
 def mlflow_store(home: Path) -> Any:
@@ -70,7 +68,12 @@ def mlflow_store(home: Path) -> Any:
     ).active()
 
 
-def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> str:
+def _version_uri(info: Any) -> str:
+    return f"models:/{MODEL}/{info.registered_model_version}"
+
+
+def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> Any:
+    """A small booster logged and registered as the next version; its ModelInfo."""
     rng = np.random.default_rng(version)
     rows = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
     labels = (rows[:, version % len(FEATURES)] > 0).astype(np.int8)
@@ -80,10 +83,9 @@ def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> str:
         num_boost_round=5,
     )
     with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.xgboost.log_model(
+        return mlflow.xgboost.log_model(
             booster, name="model", registered_model_name=MODEL, pip_requirements=["xgboost"]
         )
-    return f"models:/{MODEL}/{info.registered_model_version}"
 
 
 @contextmanager

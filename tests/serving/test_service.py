@@ -468,18 +468,10 @@ def swap_to(stack: Stack, entity: str, reason: str) -> str:
 
 
 def test_an_unreadable_model_file_is_a_failed_load_and_following_goes_on(stack: Stack) -> None:
-    # After the previous test the slot names the broken deployment; every worker still
-    # serves the model before it. A swap back to that model: each worker serves it
-    # already, and says so.
+    # After the previous test the slot names a deployment that cannot load; every worker
+    # still serves the model before it. Next, a version whose MLmodel is not YAML: a failed
+    # load too, acknowledged as such.
     serving_entity = stack.live_entity[0]
-    back = acks_of(stack, swap_to(stack, serving_entity, "back to the serving model"))
-    assert [ack.success for ack in back] == [True] * WORKERS
-    # The failure was about the slot's deployment then; the slot moved on.
-    for _ in range(2 * WORKERS):
-        described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
-        assert described["failed_deployments"] == {}, described
-
-    # A version whose MLmodel is not YAML: a failed load, acknowledged as such.
     unreadable = strategy_entity(stack.registry, "9.9.10", register_unparsable_model(stack.home))
     for staged in stack.registry.list_deployments(
         environment="staging", slot=MODEL, status="active"
@@ -489,7 +481,8 @@ def test_an_unreadable_model_file_is_a_failed_load_and_following_goes_on(stack: 
     failed = acks_of(stack, swap_to(stack, unreadable, "an unreadable MLmodel"))
     assert [ack.success for ack in failed] == [False] * WORKERS
     assert all("cannot load models:/default_ml_strategy/" in str(a.error) for a in failed)
-    # The followers keep following: fresh polls, ready, and the next swap is acknowledged.
+    assert all("ParserError" in str(a.error) for a in failed)
+    # The followers keep following: fresh polls, ready.
     time.sleep(1)
     for _ in range(2 * WORKERS):
         described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
@@ -498,8 +491,14 @@ def test_an_unreadable_model_file_is_a_failed_load_and_following_goes_on(stack: 
         assert described["follower"] == {"running": True, "error": None}
         assert described["ready"] is True
     assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
-    again = acks_of(stack, swap_to(stack, serving_entity, "back again"))
-    assert [ack.success for ack in again] == [True] * WORKERS
+
+    # A swap back to the model the workers never stopped serving: each says it serves it.
+    back = acks_of(stack, swap_to(stack, serving_entity, "back to the serving model"))
+    assert [ack.success for ack in back] == [True] * WORKERS
+    # The failures were about the slot's deployment then; the slot moved on.
+    for _ in range(2 * WORKERS):
+        described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
+        assert described["failed_deployments"] == {}, described
     assert stack.post("/predict", {"features": [ROW]}).status_code == 200
 
 
