@@ -223,10 +223,10 @@ class StrategyService:
 
         failures: tuple[type[Exception], ...] = (*self._store_errors, FeatureStoreError, ValueError)
         try:
+            # Opening reaches no Redis: only a read that works clears a store error.
             self._reader = OnlineFeatureReader(
                 self._feature_store.store(), timeout_s=self.settings.store_timeout_s
             )
-            self._feature_error = None
         # SQLAlchemyError (in the store errors): Feast's SQL registry (production) may be
         # unreachable, or be creating its tables in another worker at the same moment.
         except failures as exc:
