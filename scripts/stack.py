@@ -24,6 +24,7 @@ import httpx
 from dagster_instance import ensure_instance_yaml
 
 from registry_service.process import local_api_key
+from serving.process import descendants, kill_survivors
 from trade2026_assets.settings import SERVER_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,7 +230,9 @@ def down() -> int:
 
 
 def stop_group(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM to the process group, then SIGKILL for whatever is left."""
+    """SIGTERM to the process group, then SIGKILL for whatever is left, including the
+    processes it started in sessions of their own (BentoML's workers)."""
+    started = descendants(pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -237,18 +240,31 @@ def stop_group(pid: int, timeout: float = 20.0) -> None:
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
-            return
+            break
         time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    kill_survivors(started)
 
 
 def status() -> int:
     home = state_dir()
     for service in services(home):
         pid = running_pid(home, service.name)
-        print(f"  {service.name:<9} {'running' if pid else 'stopped':<8} {service.url}")
+        state = "running" if pid else "stopped"
+        if pid is None and answers(service.url + service.probe):
+            state = "stopped, but its port answers (a process this stack did not start?)"
+        print(f"  {service.name:<9} {state:<8} {service.url}")
     return 0
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1.0)
+    except httpx.TransportError:
+        return False
+    return True
 
 
 def main() -> int:

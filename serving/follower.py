@@ -3,10 +3,11 @@
 A background thread asks the registry what is live (every `poll_interval_s`, and at once
 when a registry event arrives over NATS). When the live deployment changes it loads the
 new model and warms it while the old one keeps answering, then switches with one
-reference assignment, and acknowledges the swap. A model that cannot load is never
-switched to; the registry hears about it as a failed acknowledgement, and the load is
-retried every `retry_failed_s` (the model store may have been away). While the registry
-is unreachable the last good model keeps serving and the status says so.
+reference assignment, and acknowledges the swap. A model that cannot load, whatever the
+reason, is never switched to; the registry hears about it as a failed acknowledgement,
+and the load is retried every `retry_failed_s` (the model store may have been away).
+While the registry is unreachable the last good model keeps serving and the status says
+so. No failure ends the thread; if it ends anyway, `healthy()` says so (readiness).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FollowerStatus:
     switches: int = 0
     failed_deployments: dict[str, str] = field(default_factory=dict)
     unsent_acks: int = 0
+    # The last poll's unexpected failure (not the registry being away), if any.
+    poll_error: str | None = None
 
 
 class RegistryFollower:
@@ -86,6 +89,8 @@ class RegistryFollower:
         self._threads: list[threading.Thread] = []
         # One poll at a time (the thread's, or a test's).
         self._poll_lock = threading.Lock()
+        # The swap whose outcome this worker last reported (or found done at start).
+        self._answered_swap: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -113,6 +118,16 @@ class RegistryFollower:
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()
 
+    def healthy(self) -> bool:
+        """The follower thread runs and has polled lately (a poll may wait for the registry
+        and load a model: allow for both)."""
+        thread = self._threads[0] if self._threads else None
+        if thread is None or not thread.is_alive():
+            return False
+        last = self.status.last_poll_at
+        budget = 10 * self.poll_interval_s + 180
+        return last is not None and (utcnow() - last).total_seconds() < budget
+
     # -- one poll ----------------------------------------------------------------------
 
     def poll_once(self) -> None:
@@ -122,10 +137,18 @@ class RegistryFollower:
                 self._follow()
                 self.status.registry_reachable = True
                 self.status.registry_error = None
+                self.status.poll_error = None
             except (httpx.HTTPError, RegistryClientError) as exc:
                 self.status.registry_reachable = False
                 self.status.registry_error = f"{type(exc).__name__}: {exc}"
                 log.warning("registry unreachable, serving the last model: %s", exc)
+            except Exception as exc:
+                # Anything else (a malformed answer, a bug): the last model keeps serving
+                # and the next poll tries again; the thread must not end here.
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.status.poll_error:
+                    log.exception("registry poll failed, serving the last model")
+                self.status.poll_error = error
             finally:
                 self.status.last_poll_at = utcnow()
                 self.status.unsent_acks = len(self._pending)
@@ -133,21 +156,36 @@ class RegistryFollower:
     def _follow(self) -> None:
         live = self.registry.live(environment=self.environment, slot=self.slot)
         self.status.slot_empty = live.deployment is None
-        if live.deployment is None:
+        deployment_id = str(live.deployment.deployment_id) if live.deployment else None
+        # A failure is about the slot's present deployment; once it moved on, it is history
+        # (and a later swap back to that deployment tries it afresh).
+        for failed in [d for d in self.status.failed_deployments if d != deployment_id]:
+            self.status.failed_deployments.pop(failed, None)
+            self._failed_at.pop(failed, None)
+        if live.deployment is None or deployment_id is None:
             return
-        deployment_id = str(live.deployment.deployment_id)
         current = self.live
-        if current is not None and current.deployment.deployment_id == deployment_id:
-            return
-        failed_at = self._failed_at.get(deployment_id)
-        if failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s:
-            return
         swap_id = str(live.activated_by_swap_id) if live.activated_by_swap_id else None
         # A swap made before this worker started was acknowledged by the workers then.
         acknowledge = swap_id is not None and (
             current is not None
             or (live.activated_at is not None and live.activated_at >= self.started_at)
         )
+        if current is not None and current.deployment.deployment_id == deployment_id:
+            if (
+                acknowledge
+                and swap_id is not None
+                and swap_id not in (self._answered_swap, current.deployment.swap_id)
+            ):
+                # A swap back to the model this worker never stopped serving (the swap
+                # away from it failed here): it serves the swap's target already.
+                now = utcnow()
+                self._answered_swap = swap_id
+                self._acknowledge(PendingAck(swap_id, now, now))
+            return
+        failed_at = self._failed_at.get(deployment_id)
+        if failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s:
+            return
         try:
             deployment = Deployment.from_config(
                 deployment_id=deployment_id,
@@ -159,14 +197,18 @@ class RegistryFollower:
                 swap_id=swap_id,
             )
             loaded = self.loader(deployment)
-        except ModelLoadError as exc:
-            # Retried later (MLflow may have been away); the registry hears it once.
+        except Exception as exc:  # noqa: BLE001 - any failure to load is a failed load
+            # Whatever stops a model from loading (a missing version, an unreadable or
+            # malformed file, a bug in the loader) is a failed load: retried later (MLflow
+            # may have been away); the registry hears it once.
+            error = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
             first_failure = deployment_id not in self._failed_at
             self._failed_at[deployment_id] = time.monotonic()
-            self.status.failed_deployments[deployment_id] = str(exc)
-            log.error("not switching to deployment %s: %s", deployment_id, exc)
+            self.status.failed_deployments[deployment_id] = error
+            log.error("not switching to deployment %s: %s", deployment_id, error)
             if acknowledge and swap_id is not None and first_failure:
-                self._acknowledge(PendingAck(swap_id, error=str(exc)))
+                self._answered_swap = swap_id
+                self._acknowledge(PendingAck(swap_id, error=error))
             return
         switched = utcnow()
         self.live = loaded.switched_in(switched)
@@ -179,6 +221,7 @@ class RegistryFollower:
         if acknowledge and swap_id is not None:
             # The old model answered until this instant; the new one from it.
             old_until = switched if current is not None else None
+            self._answered_swap = swap_id
             self._acknowledge(PendingAck(swap_id, switched, old_until))
 
     def _acknowledge(self, ack: PendingAck) -> None:
@@ -217,11 +260,16 @@ class RegistryFollower:
             self._wake.set()
 
         async def disconnected() -> None:
-            self.status.nats = "disconnected"
+            self._nats_state("disconnected")
 
         async def reconnected() -> None:
-            self.status.nats = "connected"
+            self._nats_state("connected")
             self._wake.set()
+
+        async def failed(exc: Exception) -> None:
+            # Called on every failed reconnect attempt: one line when the state changes,
+            # not a traceback per attempt (nats-py's default).
+            self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
 
         while not self._stop.is_set():
             try:
@@ -231,26 +279,39 @@ class RegistryFollower:
                     max_reconnect_attempts=-1,
                     disconnected_cb=disconnected,
                     reconnected_cb=reconnected,
+                    error_cb=failed,
                 )
             except (NatsError, OSError) as exc:
-                self.status.nats = f"unreachable: {exc}"
+                self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
                 await asyncio.sleep(2)
                 continue
             await client.subscribe(f"{self.nats_subject_prefix}.swap.>", cb=wake)
             await client.subscribe(f"{self.nats_subject_prefix}.deployment.>", cb=wake)
-            self.status.nats = "connected"
+            self._nats_state("connected")
             while not self._stop.is_set():
                 await asyncio.sleep(0.2)
             await client.close()
+
+    def _nats_state(self, state: str) -> None:
+        if state != self.status.nats:
+            log.log(
+                logging.INFO if state == "connected" else logging.WARNING,
+                "registry events (NATS %s): %s",
+                self.nats_url,
+                state,
+            )
+        self.status.nats = state
 
     # -- what the service reports ----------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
         live = self.live
         status = self.status
+        following = self.healthy()
         return {
-            "ready": live is not None,
+            "ready": live is not None and following,
             "live": None if live is None else describe_model(live),
+            "follower": {"running": following, "error": status.poll_error},
             "registry": {
                 "url": str(self.registry.base_url),
                 "environment": self.environment,

@@ -105,6 +105,12 @@ def load_model(deployment: Deployment, *, tracking_uri: str) -> LiveModel:
         booster = mlflow.xgboost.load_model(deployment.model_uri)
     except (MlflowException, OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load {deployment.model_uri}: {exc}") from exc
+    except Exception as exc:
+        # MLflow lets its parsers' errors through (an MLmodel file that is not YAML, or
+        # YAML that is not a mapping): as much a model that cannot load as a missing one.
+        raise ModelLoadError(
+            f"cannot load {deployment.model_uri}: {type(exc).__name__}: {exc}"
+        ) from exc
     names = list(getattr(booster, "feature_names", None) or [])
     if names != list(FEATURES):
         raise ModelLoadError(

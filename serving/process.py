@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,42 @@ SERVING_DIR = Path(__file__).resolve().parent
 # Servers of the production profile that the embedded serving process must not pick up
 # from the caller's shell.
 _PROFILE_VARIABLES = ("MLFLOW_TRACKING_URI", "CLICKHOUSE_URL", "FEAST_REDIS_CONNECTION_STRING")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (Linux /proc): BentoML's workers run in
+    sessions of their own, so its process group does not name them."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name (2nd field) may hold spaces: read after its ')'.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_survivors(pids: list[int], timeout: float = 10.0) -> None:
+    """SIGKILL whichever of `pids` still run, and wait until they are gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # A zombie (dead, not yet reaped by its parent) no longer runs.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class ServingProcess(ChildProcessGroup):
@@ -66,6 +104,13 @@ class ServingProcess(ChildProcessGroup):
             start_new_session=True,
         )
         return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        # The workers are found before their parent goes (they die with it, see
+        # serving.service; this also covers a worker that did not).
+        workers = descendants(self.process.pid) if self.process is not None else []
+        super().stop(timeout)
+        kill_survivors(workers)
 
     def _check_running(self) -> None:
         if self.process is not None and self.process.poll() is not None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trade2026_assets.settings import AssetsSettings
+
+# What a serving API key may grant: the APIs (/predict, /signal, /v1/*), /metrics.
+API_SCOPES = frozenset({"predict", "metrics"})
 
 
 class ServingSettings(BaseSettings):
@@ -36,11 +39,48 @@ class ServingSettings(BaseSettings):
         default="",
         description="Empty: MLFLOW_TRACKING_URI, else the embedded store under TRADE2026_HOME.",
     )
-    max_batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_batch_rows: int = Field(
+        default=10_000, ge=1, le=100_000, description="Rows per /predict; bounds its body too."
+    )
+    require_api_key: bool = Field(
+        default=False,
+        description="Every route but the probes and the API page needs a key (production).",
+    )
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated '<sha256 of a key>:<scope>+<scope>' (predict, metrics).",
+    )
+    store_timeout_s: float = Field(
+        default=0.25, gt=0, le=10, description="Budget of one online-store call (/signal)."
+    )
     workers: int = Field(default=2, ge=1, le=64)
     consumer: str = Field(
         default="", description="Name in acknowledgements; empty: serving@<host>:<pid>."
     )
+
+    @model_validator(mode="after")
+    def _keys_when_required(self) -> ServingSettings:
+        keys = self.key_scopes()
+        if self.require_api_key and not keys:
+            raise ValueError("SERVING_REQUIRE_API_KEY is set but SERVING_API_KEYS names no key")
+        return self
+
+    def key_scopes(self) -> dict[str, frozenset[str]]:
+        """SHA-256 of each API key → its scopes."""
+        keys: dict[str, frozenset[str]] = {}
+        for entry in self.api_keys.get_secret_value().split(","):
+            if not entry.strip():
+                continue
+            digest, _, raw_scopes = entry.strip().partition(":")
+            scopes = frozenset(s.strip() for s in raw_scopes.split("+") if s.strip())
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                raise ValueError("SERVING_API_KEYS: each entry starts with a key's SHA-256 (hex)")
+            if not scopes or not scopes <= API_SCOPES:
+                raise ValueError(
+                    f"SERVING_API_KEYS: scopes {sorted(scopes)}; use {sorted(API_SCOPES)}"
+                )
+            keys[digest.lower()] = scopes
+        return keys
 
     def consumer_name(self) -> str:
         return self.consumer or f"serving@{socket.gethostname()}:{os.getpid()}"

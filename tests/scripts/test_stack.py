@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -67,3 +68,30 @@ def test_up_starts_every_service_and_down_stops_them(tmp_path: Path) -> None:
         raise AssertionError(f"port {port} still answers after make down")
     assert (tmp_path / "logs" / "dagster.log").exists()
     assert not list((tmp_path / "run").glob("*.pid"))
+
+
+def test_status_tells_a_port_answered_by_a_process_it_did_not_start(tmp_path: Path) -> None:
+    # E.g. serving workers that outlived a killed `bentoml serve`: the pid file says
+    # stopped, but something still answers on serving's port.
+    port = free_port()
+    squatter = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        env = {**os.environ, "TRADE2026_HOME": str(tmp_path), "SERVING_PORT": str(port)}
+        for other in ("DAGSTER", "REGISTRY", "MLFLOW"):
+            env[f"{other}_PORT"] = str(free_port())
+        [serving] = [line for line in stack("status", env).splitlines() if "serving" in line]
+        assert "stopped, but its port answers" in serving, serving
+    finally:
+        squatter.kill()
+        squatter.wait(10)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -27,10 +28,34 @@ def register_models(home: Path, count: int) -> list[str]:
 
     uris = []
     with mlflow_store(home) as mlflow:
-        experiment = mlflow.set_experiment("serving-tests")
+        experiment = _experiment(mlflow, home)
         for version in range(1, count + 1):
-            uris.append(_register(mlflow, xgb, experiment.experiment_id, version))
+            uris.append(_version_uri(_register(mlflow, xgb, experiment, version)))
     return uris
+
+
+def _experiment(mlflow: Any, home: Path) -> str:
+    """The tests' experiment, its artifacts under `home` (not the working directory)."""
+    found = mlflow.get_experiment_by_name("serving-tests")
+    if found is not None:
+        return str(found.experiment_id)
+    artifacts = (home / "mlflow" / "artifacts").as_uri()
+    return str(mlflow.create_experiment("serving-tests", artifact_location=artifacts))
+
+
+def register_unparsable_model(home: Path) -> str:
+    """One more registered version whose `MLmodel` file is not YAML (as if truncated or
+    edited by hand); its URI."""
+    import mlflow.xgboost
+    import xgboost as xgb
+
+    with mlflow_store(home) as mlflow:
+        info = _register(mlflow, xgb, _experiment(mlflow, home), 7)
+        location = mlflow.get_logged_model(info.model_id).artifact_location
+    mlmodel = Path(urlparse(location).path) / "MLmodel"
+    assert mlmodel.is_file(), mlmodel
+    mlmodel.write_text("artifact_path: model\nflavors: [unclosed\n")
+    return _version_uri(info)
 
 
 def mlflow_store(home: Path) -> Any:
@@ -43,7 +68,12 @@ def mlflow_store(home: Path) -> Any:
     ).active()
 
 
-def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> str:
+def _version_uri(info: Any) -> str:
+    return f"models:/{MODEL}/{info.registered_model_version}"
+
+
+def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> Any:
+    """A small booster logged and registered as the next version; its ModelInfo."""
     rng = np.random.default_rng(version)
     rows = rng.normal(size=(400, len(FEATURES))).astype(np.float32)
     labels = (rows[:, version % len(FEATURES)] > 0).astype(np.int8)
@@ -53,10 +83,9 @@ def _register(mlflow: Any, xgb: Any, experiment_id: str, version: int) -> str:
         num_boost_round=5,
     )
     with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.xgboost.log_model(
+        return mlflow.xgboost.log_model(
             booster, name="model", registered_model_name=MODEL, pip_requirements=["xgboost"]
         )
-    return f"models:/{MODEL}/{info.registered_model_version}"
 
 
 @contextmanager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xgboost as xgb
 
 from registry_service.client import RegistryClient
@@ -54,9 +57,11 @@ def test_an_unreachable_registry_keeps_the_last_model_serving() -> None:
     )
     model = small_model()
     follower.live = model
+    follower.start()
     follower.poll_once()
     assert follower.live is model
     described = follower.describe()
+    follower.stop()
     assert described["ready"] is True
     assert described["registry"]["reachable"] is False
     assert "ConnectError" in described["registry"]["error"]
@@ -104,3 +109,53 @@ def test_a_swap_reaches_every_worker_over_nats_before_any_poll(tmp_path: Path) -
                 assert max(ack.propagation_ms or 0 for ack in acks) < 2000
     finally:
         delete_stream(stream)
+
+
+def test_a_nats_outage_is_one_line_per_state_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    nats_server = subprocess.Popen(
+        ["nats-server", "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    follower = RegistryFollower(
+        RegistryClient(f"http://127.0.0.1:{free_port()}", timeout=1.0),
+        environment="production",
+        slot="default_ml_strategy",
+        consumer="test",
+        loader=never_called,
+        nats_url=f"nats://127.0.0.1:{port}",
+    )
+    caplog.set_level(logging.DEBUG)
+    try:
+        follower.start()
+        deadline = time.monotonic() + 10
+        while follower.status.nats != "connected":
+            assert time.monotonic() < deadline, follower.status.nats
+            time.sleep(0.05)
+        nats_server.kill()
+        nats_server.wait(10)
+        time.sleep(3)  # the connection's end: a few state changes, a line each
+        assert follower.status.nats.startswith("unreachable"), follower.status.nats
+        changes = nats_lines(caplog.records)
+        assert 1 <= len(changes) <= 4, changes
+        assert [r for r in caplog.records if r.exc_info] == []
+        caplog.clear()
+        time.sleep(6)  # reconnect attempts every 2 s, each failing the same way
+        assert nats_lines(caplog.records) == []
+        assert [r for r in caplog.records if r.exc_info] == []
+    finally:
+        if nats_server.poll() is None:
+            nats_server.kill()
+        follower.stop()
+    # A stopped follower is not a healthy one: readiness says so.
+    assert follower.describe()["follower"]["running"] is False
+    assert not follower.healthy()
+
+
+def nats_lines(records: list[logging.LogRecord]) -> list[str]:
+    return [
+        r.getMessage() for r in records if "NATS" in r.getMessage() or r.name.startswith("nats")
+    ]

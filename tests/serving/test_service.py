@@ -4,6 +4,7 @@ MLflow store, online features from the pipeline's feature store."""
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from tests.serving.stack import (
     MODEL,
     mlflow_store,
     register_models,
+    register_unparsable_model,
     registry_process,
     serving_process,
     strategy_entity,
@@ -142,7 +144,8 @@ def test_live_model_info_names_deployment_entity_and_version(stack: Stack) -> No
     assert live["model_uri"] == stack.uris[0]
     assert live["model_version"] == "1"
     assert live["serving_since"] is not None
-    assert described["feature_store"] == {"online_store": "sqlite", "ready": True, "error": None}
+    store = described["feature_store"]
+    assert (store["online_store"], store["ready"], store["error"]) == ("sqlite", True, None)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +161,11 @@ def test_live_model_info_names_deployment_entity_and_version(stack: Stack) -> No
         ({"rows": [ROW]}, "features"),
         ("not json at all", "Invalid JSON"),
         ('{"features": [[NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1]]}', "finite number"),
+        # Strict types: a number is a JSON number; unknown fields are refused.
+        ({"features": [["1.5", *ROW[1:]]]}, "features.0.0: Input should be a valid number"),
+        ({"features": [[True, *ROW[1:]]]}, "features.0.0: Input should be a valid number"),
+        ({"features": [ROW], "colums": FEATURES}, "colums: Extra inputs are not permitted"),
+        ({"features": [ROW], "columns": [1] * 10}, "columns.0: Input should be a valid string"),
     ],
 )
 def test_bad_requests_get_a_clear_4xx(stack: Stack, body: Any, message: str) -> None:
@@ -172,6 +180,87 @@ def test_bad_requests_get_a_clear_4xx(stack: Stack, body: Any, message: str) -> 
         answer = stack.post("/predict", body)
     assert answer.status_code == 400, answer.text
     assert message in answer.text
+
+
+def test_a_bad_signal_request_is_refused(stack: Stack) -> None:
+    for body in ({"symbols": ["SYNA"], "extra": 1}, {"symbols": [1]}, {"symbols": "SYNA"}):
+        answer = stack.post("/signal", body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["error"], answer.text
+
+
+def test_other_bodies_than_json_get_a_415_and_no_traceback(stack: Stack) -> None:
+    log = stack.home / "serving.log"
+    logged = log.stat().st_size
+    malformed = b"--xx\r\nContent-Disposition: form-data; name=features\r\n\r\n[[1"
+    for path in ("/predict", "/signal"):
+        for content_type in ("multipart/form-data; boundary=xx", "text/plain", ""):
+            answer = httpx.post(
+                f"{stack.serving.url}{path}",
+                content=malformed,
+                headers={"content-type": content_type},
+                timeout=10,
+            )
+            assert answer.status_code == 415, (path, content_type, answer.text)
+            assert "application/json" in answer.json()["error"]
+    # And bad JSON bodies: each is refused without an ERROR line or a traceback.
+    for _ in range(10):
+        assert stack.post("/predict", {"features": [["x"]]}).status_code == 400
+        assert stack.post("/signal", {"symbols": []}).status_code == 400
+    time.sleep(0.5)
+    with log.open("rb") as lines:
+        lines.seek(logged)
+        new = lines.read().decode(errors="replace")
+    assert "Traceback" not in new, new[-3000:]
+    assert "[ERROR]" not in new, new[-3000:]
+
+
+def test_a_body_is_refused_by_its_size_before_it_is_parsed(stack: Stack) -> None:
+    url = f"{stack.serving.url}/predict"
+    json_type = {"content-type": "application/json"}
+    # 50 MB declared: refused by its length, before a byte of it is sent.
+    started = time.monotonic()
+    host, port = stack.serving.host, stack.serving.port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 52428800\r\n\r\n{"
+        )
+        assert raw.recv(200).startswith(b"HTTP/1.1 413 ")
+    # 300,000 rows (about 21 MB) sent in chunks, without a declared length.
+    row = json.dumps([0.12345678901234567] * len(FEATURES)).encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"features": ['
+        for i in range(300_000 // 1000):
+            yield (b"," if i else b"") + b",".join([row] * 1000)
+        yield b"]}"
+
+    answer = httpx.post(url, content=chunks(), headers=json_type, timeout=30)
+    assert answer.status_code == 413, answer.text
+    assert time.monotonic() - started < 10
+    # A full batch at full precision is admitted (see test_predict_answers_batches…), and
+    # the limit follows SERVING_MAX_BATCH_ROWS: the default 10,000 rows fit.
+    from serving.service import BODY_SLACK, BYTES_PER_ROW
+
+    rows = np.random.default_rng(1).normal(size=(10_000, len(FEATURES)))
+    assert len(json.dumps({"features": rows.tolist()})) < 10_000 * BYTES_PER_ROW + BODY_SLACK
+
+
+def test_unknown_paths_add_no_metrics(stack: Stack) -> None:
+    def series() -> set[str]:
+        text = httpx.get(f"{stack.serving.url}/metrics", timeout=10).text
+        return {line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")}
+
+    for path in ("/predict", "/livez", "/metrics", "/nope"):  # the routes' series exist
+        httpx.get(f"{stack.serving.url}{path}", timeout=5)
+    before = series()
+    assert any('endpoint="/predict"' in line for line in before)
+    for i in range(200):
+        answer = httpx.get(f"{stack.serving.url}/random-{i}-{time.monotonic_ns()}", timeout=5)
+        assert answer.status_code == 404
+    after = series()
+    assert after == before, sorted(after - before)[:5]
 
 
 def test_the_seeds_curl_works(stack: Stack) -> None:
@@ -207,6 +296,45 @@ def test_the_seeds_curl_works(stack: Stack) -> None:
     code, text = curl('{"features": [[50.0, 0.5, 0.3, 105.0, 95.0]]}')
     assert code == 400
     assert "each row needs 10 values (ret_1, ret_1_lag1" in text
+
+
+def test_the_api_keeps_its_openapi_contract_under_fuzzing(stack: Stack) -> None:
+    """Schemathesis on every operation of the served schema, valid and invalid inputs, all
+    its checks (no 5xx, documented status codes, content types and response schemas)."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+    from schemathesis.core.result import Ok
+
+    schema = schemathesis.openapi.from_url(f"{stack.serving.url}/docs.json")
+    results = list(schema.get_all_operations())
+    operations = [result.ok() for result in results if isinstance(result, Ok)]
+    assert len(operations) == len(results), results
+    assert {op.label for op in operations} >= {"POST /predict", "POST /signal"}
+    calls = 0
+    for operation in operations:
+        # Invalid inputs where there are inputs: the POST bodies (the GETs take none).
+        modes = [GenerationMode.POSITIVE]
+        if operation.method.upper() == "POST":
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
+
+            @settings(
+                max_examples=30,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def fuzz(case: Any) -> None:
+                nonlocal calls
+                calls += 1
+                case.call_and_validate(base_url=stack.serving.url, timeout=10)
+
+            fuzz()
+    assert calls > 100
 
 
 def test_signal_per_symbol_from_online_features(stack: Stack) -> None:
@@ -317,6 +445,71 @@ def test_a_model_that_cannot_load_is_never_switched_to(stack: Stack) -> None:
     described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
     assert str(swap.to_deployment_id) in described["failed_deployments"]
     assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
+
+
+def acks_of(stack: Stack, swap_id: str) -> list[Any]:
+    deadline = time.monotonic() + 20
+    while len(acks := stack.registry.get_swap(swap_id).acks) < WORKERS:
+        assert time.monotonic() < deadline, f"swap {swap_id}: {len(acks)} acknowledgements"
+        time.sleep(0.1)
+    return list(acks)
+
+
+def swap_to(stack: Stack, entity: str, reason: str) -> str:
+    live = stack.registry.list_deployments(environment="production", slot=MODEL, status="active")
+    [current] = live.items
+    swap = stack.registry.swap(
+        from_entity_id=str(current.entity_id),
+        to_entity_id=entity,
+        reason=reason,
+        initiated_by="tests",
+    )
+    return str(swap.swap_id)
+
+
+def test_a_swap_back_is_acknowledged_and_a_past_failure_dropped(stack: Stack) -> None:
+    # After the previous test the slot names a deployment that cannot load; every worker
+    # still serves the model before it. A swap back to that model:
+    serving_entity = stack.live_entity[0]
+    swap_id = swap_to(stack, serving_entity, "back to the serving model")
+    # The failure was about the slot's deployment then; the slot moved on.
+    deadline = time.monotonic() + 10
+    while any(
+        httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()["failed_deployments"]
+        for _ in range(2 * WORKERS)
+    ):
+        assert time.monotonic() < deadline, "a failure of the past is still listed"
+        time.sleep(0.2)
+    # Each worker serves the swap's target already, and says so.
+    back = acks_of(stack, swap_id)
+    assert [ack.success for ack in back] == [True] * WORKERS
+
+
+def test_an_unreadable_model_file_is_a_failed_load_and_following_goes_on(stack: Stack) -> None:
+    # A version whose MLmodel is not YAML: a failed load, acknowledged as such.
+    serving_entity = stack.live_entity[0]
+    unreadable = strategy_entity(stack.registry, "9.9.10", register_unparsable_model(stack.home))
+    for staged in stack.registry.list_deployments(
+        environment="staging", slot=MODEL, status="active"
+    ).items:
+        stack.registry.deactivate(str(staged.deployment_id), reason="make room")
+    stack.registry.deploy(entity_id=unreadable, environment="staging", deployed_by="tests")
+    failed = acks_of(stack, swap_to(stack, unreadable, "an unreadable MLmodel"))
+    assert [ack.success for ack in failed] == [False] * WORKERS
+    assert all("cannot load models:/default_ml_strategy/" in str(a.error) for a in failed)
+    assert all("ParserError" in str(a.error) for a in failed)
+    # The followers keep following: fresh polls, ready, and the next swap is acknowledged.
+    time.sleep(1)
+    for _ in range(2 * WORKERS):
+        described = httpx.get(f"{stack.serving.url}/v1/model", timeout=5).json()
+        polled = datetime.fromisoformat(described["registry"]["last_poll_at"])
+        assert (datetime.now(UTC) - polled).total_seconds() < 2, described
+        assert described["follower"] == {"running": True, "error": None}
+        assert described["ready"] is True
+    assert httpx.get(f"{stack.serving.url}/readyz", timeout=5).status_code == 200
+    back = acks_of(stack, swap_to(stack, serving_entity, "back again"))
+    assert [ack.success for ack in back] == [True] * WORKERS
+    assert stack.post("/predict", {"features": [ROW]}).status_code == 200
 
 
 def test_a_failing_online_store_is_reported_per_symbol_and_recovers(stack: Stack) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,6 +54,8 @@ class OnlineFeatureReader:
 
     `max_age` defaults to the feature view's TTL: features computed at a bar older than
     that are stale and not served (Feast's online read does not apply the TTL itself).
+    `timeout_s` bounds each call to a Redis online store, without retries (redis-py's
+    default waits on a dead socket and retries with back-off for seconds).
     """
 
     def __init__(
@@ -63,8 +65,11 @@ class OnlineFeatureReader:
         service: str = FEATURE_SERVICE,
         max_age: timedelta | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        timeout_s: float | None = None,
     ) -> None:
         self._store = store
+        if timeout_s is not None:
+            _bound_redis(store, timeout_s)
         # Reads go through Feast's cached registry, which may predate the latest
         # `feast apply` by up to its TTL: refresh it now, so the service found here is
         # the one the reads resolve.
@@ -142,3 +147,22 @@ class OnlineFeatureReader:
         if answer.problems:
             raise FeatureRetrievalError(answer.problems)
         return answer.matrix()
+
+
+def _bound_redis(store: FeatureStore, timeout_s: float) -> None:
+    """Give the store's Redis client (Feast creates one per online store, on first use)
+    socket timeouts and no retries; nothing to do for other online stores."""
+    config = store.config.online_store
+    if getattr(config, "type", None) != "redis":
+        return
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    online_store: Any = store._get_provider().online_store
+    client = online_store._get_client(config)
+    client.connection_pool.connection_kwargs.update(
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+    )
+    client.set_retry(Retry(NoBackoff(), 0))
+    # Connections opened before this point keep their old settings: start afresh.
+    client.connection_pool.disconnect()
