@@ -42,7 +42,7 @@ EXPECTED = {
     },
     "serving": {
         "REDIS_READER_PASSWORD", "FEAST_DB_PASSWORD", "MLFLOW_SERVING_PASSWORD",
-        "SERVING_REGISTRY_API_KEY", "NATS_SERVING_PASSWORD",
+        "SERVING_REGISTRY_API_KEY", "NATS_SERVING_PASSWORD", "SERVING_API_KEYS",
     },
     "serving-lb": set(),
     "feast": {"REDIS_READER_PASSWORD", "FEAST_DB_PASSWORD"},
@@ -68,6 +68,8 @@ def test_each_service_gets_only_the_secrets_it_uses(secret_config: dict[str, Any
     assert serving["MLFLOW_TRACKING_USERNAME"] == "serving"
     assert "username=reader" in serving["FEAST_REDIS_CONNECTION_STRING"]
     assert serving["SERVING_NATS_URL"].startswith("nats://serving:")
+    # Its own routes need a key in production.
+    assert serving["SERVING_REQUIRE_API_KEY"] == "true"
 
 
 def test_every_database_url_uses_the_role_of_its_database(
