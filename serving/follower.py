@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -297,7 +298,7 @@ class RegistryFollower:
             log.log(
                 logging.INFO if state == "connected" else logging.WARNING,
                 "registry events (NATS %s): %s",
-                self.nats_url,
+                without_credentials(self.nats_url),
                 state,
             )
         self.status.nats = state
@@ -346,3 +347,13 @@ def describe_model(live: LiveModel) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def without_credentials(url: str) -> str:
+    """A URL fit for a log line: any user and password dropped (`nats://user:pw@host`)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

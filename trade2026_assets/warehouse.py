@@ -52,6 +52,10 @@ class WarehouseError(RuntimeError):
     """The warehouse could not be reached or refused an operation."""
 
 
+class UnfinishedPublication(WarehouseError):
+    """A partition's last publication did not finish: what it holds is not known."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A warehouse table: its name, its DDL and its column order (the order inserts use)."""
@@ -218,20 +222,33 @@ SERVING_FEATURES = TableSpec(
 
 DATA_VERSIONS = TableSpec(
     name="data_versions",
-    columns=("asset", "partition", "data_version", "inputs", "run_id", "published_at"),
+    columns=(
+        "asset",
+        "partition",
+        "data_version",
+        "inputs",
+        "run_id",
+        "complete",
+        "revision",
+        "published_at",
+    ),
     types=(
         ("asset", pa.string()),
         ("partition", pa.string()),
         ("data_version", pa.string()),
         ("inputs", pa.map_(pa.string(), pa.string())),
         ("run_id", pa.string()),
+        ("complete", pa.uint8()),
+        ("revision", pa.uint64()),
         ("published_at", pa.timestamp("ms", tz="UTC")),
     ),
     partition_column="asset",
     # What each published partition holds (a content hash) and the versions of the inputs it
     # was derived from: a step compares them before it combines an upstream with a downstream.
-    # Written before the data is swapped in, so a writer killed in between leaves a record
-    # that no longer matches (downstream refuses) rather than one that matches stale data.
+    # A publication is recorded twice: unfinished before the data is swapped in, complete
+    # after. A writer killed (or failing) in between leaves the unfinished record, and every
+    # reader refuses that partition until it is published again: no record claims data that
+    # is not there, and no step can pass stale data off as current.
     ddl="""
     CREATE TABLE IF NOT EXISTS data_versions (
         asset LowCardinality(String),
@@ -239,16 +256,18 @@ DATA_VERSIONS = TableSpec(
         data_version String,
         inputs Map(String, String),
         run_id String,
+        complete UInt8,
+        revision UInt64,
         published_at DateTime64(3, 'UTC')
     )
-    ENGINE = ReplacingMergeTree(published_at)
+    ENGINE = ReplacingMergeTree(revision)
     ORDER BY (asset, partition)
     """,
 )
 
 TABLES = (BARS, FEATURES, SERVING_FEATURES, INDICATOR_SETS, TRAINING_SETS, DATA_VERSIONS)
 _VERSIONS_SQL = """
-SELECT partition, data_version, inputs FROM data_versions FINAL
+SELECT partition, data_version, inputs, run_id, complete FROM data_versions FINAL
 WHERE asset = {asset:String} AND partition IN {partitions:Array(String)}
 """
 
@@ -265,21 +284,30 @@ def read_versions(
     session: WarehouseSession, asset: str, partitions: Sequence[str]
 ) -> dict[str, Published]:
     """The recorded versions of `asset`'s partitions (absent ones were never recorded).
-    Read in the session that reads the data, so both describe the same publication."""
+    Read in the session that reads the data, so both describe the same publication.
+    Raises UnfinishedPublication for a partition whose last publication did not finish."""
     session.command(DATA_VERSIONS.ddl)
-    table = session.query_arrow(_VERSIONS_SQL, {"asset": asset, "partitions": list(partitions)})
-    return {
-        str(partition): Published(str(version), dict(inputs or []))
-        for partition, version, inputs in zip(
-            table.column("partition").to_pylist(),
-            table.column("data_version").to_pylist(),
-            table.column("inputs").to_pylist(),
-            strict=True,
+    rows = session.query_arrow(
+        _VERSIONS_SQL, {"asset": asset, "partitions": list(partitions)}
+    ).to_pylist()
+    unfinished = sorted(
+        f"{row['partition']} (run {row['run_id']})" for row in rows if not row["complete"]
+    )
+    if unfinished:
+        raise UnfinishedPublication(
+            f"{asset}: the last publication of {', '.join(unfinished)} did not finish (its "
+            "writer died or failed mid-way), so what they hold is not known: re-materialize "
+            f"{asset} for them"
         )
+    return {
+        str(row["partition"]): Published(str(row["data_version"]), dict(row["inputs"] or []))
+        for row in rows
     }
 
 
-def _versions_table(asset: str, versions: Mapping[str, Published], run_id: str) -> pa.Table:
+def _versions_table(
+    asset: str, versions: Mapping[str, Published], run_id: str, *, complete: bool
+) -> pa.Table:
     now = datetime.now(UTC)
     names = sorted(versions)
     return pa.table(
@@ -292,6 +320,8 @@ def _versions_table(asset: str, versions: Mapping[str, Published], run_id: str) 
                 type=pa.map_(pa.string(), pa.string()),
             ),
             "run_id": [run_id] * len(names),
+            "complete": pa.array([int(complete)] * len(names), type=pa.uint8()),
+            "revision": pa.array([time.time_ns()] * len(names), type=pa.uint64()),
             "published_at": pa.array([now] * len(names), type=pa.timestamp("ms", tz="UTC")),
         }
     )
@@ -621,7 +651,8 @@ class StagedWrite:
         run_id: str = "",
     ) -> None:
         """Swap every staged partition into the table, one atomic REPLACE PARTITION each
-        (a declared partition without rows is dropped); `versions` are recorded first."""
+        (a declared partition without rows is dropped). `versions` are recorded as an
+        unfinished publication first and as a complete one once every swap is done."""
         target = quote_identifier(self.table.name)
         replace_sql = (
             "ALTER TABLE "
@@ -633,15 +664,16 @@ class StagedWrite:
         with self.warehouse.session() as session:
             if versions:
                 session.command(DATA_VERSIONS.ddl)
-                session.insert_arrow(
-                    DATA_VERSIONS.name,
-                    conform(DATA_VERSIONS, _versions_table(asset, versions, run_id)),
-                )
+                record = _versions_table(asset, versions, run_id, complete=False)
+                session.insert_arrow(DATA_VERSIONS.name, conform(DATA_VERSIONS, record))
             for partition in self.partitions:
                 if partition in self.present:
                     session.command(replace_sql, {"p": partition})
                 else:
                     session.command(drop_sql, {"p": partition})
+            if versions:
+                record = _versions_table(asset, versions, run_id, complete=True)
+                session.insert_arrow(DATA_VERSIONS.name, conform(DATA_VERSIONS, record))
         self.published = True
 
 

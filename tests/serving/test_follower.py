@@ -159,3 +159,35 @@ def nats_lines(records: list[logging.LogRecord]) -> list[str]:
     return [
         r.getMessage() for r in records if "NATS" in r.getMessage() or r.name.startswith("nats")
     ]
+
+
+def test_the_nats_password_stays_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    nats_server = subprocess.Popen(
+        ["nats-server", "-a", "127.0.0.1", "-p", str(port), "--user", "serving",
+         "--pass", "s3cr3t-pw"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    follower = RegistryFollower(
+        RegistryClient(f"http://127.0.0.1:{free_port()}", timeout=1.0),
+        environment="production",
+        slot="default_ml_strategy",
+        consumer="test",
+        loader=never_called,
+        nats_url=f"nats://serving:s3cr3t-pw@127.0.0.1:{port}",
+    )
+    caplog.set_level(logging.DEBUG)
+    try:
+        follower.start()
+        deadline = time.monotonic() + 10
+        while follower.status.nats != "connected":
+            assert time.monotonic() < deadline, follower.status.nats
+            time.sleep(0.05)
+    finally:
+        nats_server.kill()
+        nats_server.wait(10)
+        follower.stop()
+    lines = nats_lines(caplog.records)
+    assert any(f"nats://127.0.0.1:{port}" in line for line in lines), lines
+    assert not any("s3cr3t-pw" in record.getMessage() for record in caplog.records)

@@ -22,7 +22,12 @@ from trade2026_assets.assets.online_features import PARITY_CHECK, read_online
 from trade2026_assets.definitions import build_definitions
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import AssetsSettings
-from trade2026_assets.warehouse import WarehouseResource, read_versions
+from trade2026_assets.warehouse import (
+    WarehouseError,
+    WarehouseResource,
+    _ChdbSession,
+    read_versions,
+)
 
 SYMBOLS = ["GOOD", "VICTIM"]
 
@@ -294,3 +299,44 @@ def test_a_step_refuses_bars_another_run_published_after_this_runs(universe: Uni
     assert failure.description is not None
     assert "market_bars changed under this run: VICTIM: this run published" in failure.description
     assert "GOOD" not in failure.description
+
+
+def test_a_publication_that_did_not_finish_is_refused_downstream(
+    universe: Universe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer fails between recording the new bars and swapping them in: the bars stay
+    as they were, and no later step takes the record for what is published."""
+    bars_before = universe.snapshot()["tables"]["bars"]
+    shifted = clean_rows()
+    for row in shifted:
+        row[4] = f"{float(row[4]) + 0.01:.2f}"
+    universe.write("VICTIM", shifted)
+    real_command = _ChdbSession.command
+
+    def swap_fails(self: _ChdbSession, sql: str, params: Any = None) -> None:
+        if "REPLACE PARTITION" in sql and "`bars`" in sql:
+            raise WarehouseError("injected: the writer died mid-swap")
+        real_command(self, sql, params)
+
+    monkeypatch.setattr(_ChdbSession, "command", swap_fails)
+    assert not universe.run().success
+    monkeypatch.undo()
+
+    after = universe.warehouse.query_arrow("SELECT * FROM bars ORDER BY symbol, seq")
+    assert after.equals(bars_before)
+    indicators_only = universe.defs.resolve_job_def("market_data_job").get_subset(
+        asset_selection={dg.AssetKey("indicators")}
+    )
+    later = indicators_only.execute_in_process(
+        instance=universe.instance,
+        tags={
+            "dagster/asset_partition_range_start": SYMBOLS[0],
+            "dagster/asset_partition_range_end": SYMBOLS[-1],
+        },
+        raise_on_error=False,
+    )
+    assert not later.success
+    (failure,) = [event for event in later.all_events if event.is_step_failure]
+    assert "market_bars: the last publication of GOOD" in str(failure.step_failure_data.error)
+    # Published again, it is trusted again.
+    assert universe.run().success
