@@ -622,6 +622,7 @@ class StagedWrite:
         self.present: set[str] = set()
         self.rows = 0
         self.published = False
+        self._record: tuple[str, dict[str, Published], str] = ("", {}, "")
 
     def insert(self, data: pa.Table) -> int:
         """Add rows to the staging table (in as many calls as the writer likes)."""
@@ -649,6 +650,7 @@ class StagedWrite:
         versions: Mapping[str, Published] | None = None,
         asset: str = "",
         run_id: str = "",
+        finish: bool = True,
     ) -> None:
         """Swap every staged partition into the table, one atomic REPLACE PARTITION each
         (a declared partition without rows is dropped). `versions` are recorded as an
@@ -671,10 +673,19 @@ class StagedWrite:
                     session.command(replace_sql, {"p": partition})
                 else:
                     session.command(drop_sql, {"p": partition})
-            if versions:
-                record = _versions_table(asset, versions, run_id, complete=True)
-                session.insert_arrow(DATA_VERSIONS.name, conform(DATA_VERSIONS, record))
         self.published = True
+        self._record = (asset, dict(versions or {}), run_id)
+        if finish:
+            self.finish()
+
+    def finish(self) -> None:
+        """Record the publication as complete (`publish(finish=False)` leaves that to the
+        writer, when more than this table makes up the publication)."""
+        asset, versions, run_id = self._record
+        if versions:
+            record = _versions_table(asset, versions, run_id, complete=True)
+            with self.warehouse.session() as session:
+                session.insert_arrow(DATA_VERSIONS.name, conform(DATA_VERSIONS, record))
 
 
 def _writer_alive(staging_name: str) -> bool:

@@ -11,7 +11,9 @@ offline rows as they were.
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -234,6 +236,7 @@ def build_indicators(
         with (
             warehouse.staged(table=FEATURES, partitions=symbols) as staged,
             warehouse.staged(table=SERVING_FEATURES, partitions=symbols) as staged_serving,
+            _removed_after(offline_staging),
         ):
             # Symbols go through in batches so that a backfill of the whole universe holds
             # one batch's bars and indicators in memory, not all of them.
@@ -282,7 +285,6 @@ def build_indicators(
                 )
             failed = failed_blocking(results, INDICATOR_CHECK_SPECS)
             if failed:
-                shutil.rmtree(offline_staging, ignore_errors=True)
                 yield from refuse_publish(
                     context,
                     results,
@@ -304,11 +306,14 @@ def build_indicators(
                 },
                 asset="indicators",
                 run_id=context.run.run_id,
+                # Complete once the offline rows are published too: they are part of it.
+                finish=False,
             )
             if feature_store.offline == "files":
                 feature_store.publish_offline(offline_staging, symbols)
             else:
                 staged_serving.publish()
+            staged.finish()
         definition = params.definition()
         with warehouse.session() as session:
             session.command(INDICATOR_SETS.ddl)
@@ -353,6 +358,15 @@ def build_indicators(
         yield from results
 
     return indicators
+
+
+@contextmanager
+def _removed_after(directory: Path) -> Iterator[None]:
+    """Staged files never outlive the step, published or not."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _short_series(bars: pl.DataFrame, symbols: list[str], warmup: int) -> list[str]:

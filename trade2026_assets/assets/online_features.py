@@ -325,19 +325,30 @@ def build_online_features(
                 [audit],
                 kept="the online store is unchanged: no symbol's row was written",
             )
-        write_online(store, staged_rows)
-        after = read_online(store, symbols)
-        verified = parity_result(after, latest, symbols)
-        if not verified.passed:
-            # The store did not keep what it was given: put the previous rows back.
+        try:
+            write_online(store, staged_rows)
+            after = read_online(store, symbols)
+            verified = parity_result(after, latest, symbols)
+        except Exception as exc:  # noqa: BLE001 - any store failure (Feast, Redis, SQLite)
+            # A store failing mid-write is handled like one that did not keep the rows.
+            failure: Exception | None = exc
+        else:
+            failure = None
+        if failure is not None or not verified.passed:
+            # Put the previous rows back. Feast cannot delete a row, so a symbol that had
+            # none keeps the one written; the failed check stops everything downstream.
             restore = [s for s in symbols if before[s][VIEW_FIELDS[0]][1]]
             write_online(store, _rows_of(before, restore))
-            yield from refuse_publish(
-                context,
-                [verified],
-                [verified],
-                kept="the online store did not hold the written rows; previous rows restored",
-            )
+            fresh = sorted(set(symbols) - set(restore))
+            kept = "the online store did not hold the written rows; previous rows restored"
+            kept += f" for {', '.join(restore) or 'no symbol'}"
+            if fresh:
+                kept += f" ({', '.join(fresh)} had no row before and keep the one written)"
+            if failure is not None:
+                raise dg.Failure(
+                    description=f"writing the online store failed: {failure}; {kept}"
+                ) from failure
+            yield from refuse_publish(context, [verified], [verified], kept=kept)
         versions: dict[str, str] = {}
         for row in staged_rows.iter_rows(named=True):
             symbol = row["symbol"]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.trade2026_assets.assets.test_market_bars import HEADER, clean_rows
 from tests.trade2026_assets.dagster_runs import RunOutcome, resource_of, run_market_data_job
-from trade2026_assets.assets.online_features import PARITY_CHECK, read_online
+from trade2026_assets.assets.online_features import PARITY_CHECK, read_online, write_online
 from trade2026_assets.definitions import build_definitions
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import AssetsSettings
@@ -340,3 +340,64 @@ def test_a_publication_that_did_not_finish_is_refused_downstream(
     assert "market_bars: the last publication of GOOD" in str(failure.step_failure_data.error)
     # Published again, it is trusted again.
     assert universe.run().success
+
+
+def test_an_online_store_that_does_not_keep_the_rows_gets_the_previous_ones_back(
+    universe: Universe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trade2026_assets.assets import online_features
+
+    before = universe.snapshot()["online"]
+    # New bars for VICTIM: its online row changes, so a store that drops the write shows.
+    shifted = clean_rows()
+    for row in shifted:
+        row[4] = f"{float(row[4]) + 0.01:.2f}"
+    universe.write("VICTIM", shifted)
+    reads = 0
+    real_read = online_features.read_online
+
+    def store_loses_the_write(store: Any, symbols: Any) -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        answer = real_read(store, symbols)
+        if reads == 2:  # the read-back after the write
+            return {symbol: before[symbol] for symbol in answer}
+        return answer
+
+    monkeypatch.setattr(online_features, "read_online", store_loses_the_write)
+    outcome = universe.run()
+    monkeypatch.undo()
+
+    assert not outcome.success
+    assert any("previous rows restored for GOOD, VICTIM" in f for f in outcome.failures)
+    assert "online_features" not in outcome.materialized
+    assert read_online(universe.feature_store.store(), SYMBOLS) == before
+
+
+def test_parity_fails_on_a_rewound_row_of_a_symbol_the_run_does_not_write(
+    tmp_path: Path,
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+    settings = AssetsSettings(
+        home=tmp_path / "home", symbols="EARLY,LATE", market_source="files", bars_path=str(files)
+    )
+    universe = Universe(files, build_definitions(settings), dg.DagsterInstance.ephemeral())
+    universe.write("EARLY", clean_rows(70))
+    universe.write("LATE", clean_rows(80))
+    assert run_market_data_job(universe.defs, ["EARLY", "LATE"], instance=universe.instance).success
+    # LATE's online row rewound to EARLY's last bar (what Feast's materialize of EARLY's
+    # window used to do).
+    store = universe.feature_store.store()
+    rewound = pl.read_parquet(universe.feature_store.offline_dir / "LATE.parquet").sort("ts")
+    write_online(store, rewound.slice(69 - 35, 1).with_columns(pl.col("symbol").cast(pl.String)))
+    stale = read_online(store, ["EARLY", "LATE"])
+
+    outcome = run_market_data_job(universe.defs, ["EARLY"], instance=universe.instance)
+
+    assert not outcome.success
+    parity = outcome.metadata("online_features", PARITY_CHECK)
+    assert parity["failing_symbols"] == ["LATE"]
+    assert parity["symbols_not_written_by_run"] == ["LATE"]
+    # Nothing was written: EARLY's row too is as it was.
+    assert read_online(universe.feature_store.store(), ["EARLY", "LATE"]) == stale
