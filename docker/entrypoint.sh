@@ -3,17 +3,8 @@
 # (see docker/.env.example and the README's settings tables).
 set -eu
 
-# Refuse the placeholder secrets of docker/.env.example: a service started with them would
-# run with passwords everybody knows. Every variable is checked (secrets also hide in URLs).
-placeholder="change-me"
-for name in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
-  eval "value=\${$name-}"
-  case "$value" in
-    *"$placeholder"*)
-      echo "entrypoint: $name holds the placeholder '$placeholder' of docker/.env.example; set a real secret in docker/.env" >&2
-      exit 64 ;;
-  esac
-done
+# The example's placeholder secrets are refused before anything starts.
+sh "$(dirname "$0")/refuse-placeholders.sh"
 
 role="${1:-registry}"
 shift || true

@@ -190,3 +190,26 @@ def test_each_component_role_owns_its_database_and_nothing_else(tmp_path: Path) 
             for name in components:
                 db.execute(f'DROP DATABASE IF EXISTS "{prefix}{name}" WITH (FORCE)')
                 db.execute(f'DROP ROLE IF EXISTS "{prefix}{name}"')
+
+
+@pytest.mark.parametrize("service", ["clickhouse", "redis", "nats"])
+def test_the_servers_refuse_the_placeholder_secrets(
+    service: str, config: dict[str, Any], secret_config: dict[str, Any]
+) -> None:
+    entrypoint = config["services"][service]["entrypoint"]
+    assert entrypoint[:2] == ["/bin/sh", "/refuse-placeholders.sh"]
+    mounts = [volume["target"] for volume in config["services"][service]["volumes"]]
+    assert "/refuse-placeholders.sh" in mounts
+
+    def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", str(DOCKER / "refuse-placeholders.sh"), "true"],
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    refused = check(config["services"][service]["environment"])
+    assert refused.returncode == 64
+    assert re.fullmatch(r"entrypoint: \w+ holds the placeholder .*\n", refused.stderr)
+    started = check(secret_config["services"][service]["environment"])
+    assert started.returncode == 0, started.stderr
