@@ -149,6 +149,10 @@ def test_the_load_balancer_admits_a_full_predict_batch(config: dict[str, Any]) -
     ).encode()
     assert len(body) > 1024**2
     assert len(body) <= nginx_bytes(limit[1])
+    # And nginx admits what serving admits, so a too-large body gets serving's own answer.
+    from serving.service import BODY_SLACK, BYTES_PER_ROW
+
+    assert nginx_bytes(limit[1]) >= rows * BYTES_PER_ROW + BODY_SLACK
 
 
 def test_the_daemon_monitors_runs_and_fails_those_whose_worker_died(
