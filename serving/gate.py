@@ -8,6 +8,7 @@ to a body it cannot use is a 500 (malformed multipart) or a 400 with an ERROR tr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -54,7 +55,6 @@ class RequestGate:
         self.openapi = openapi
         self._openapi_body: bytes | None = None
         self.namespace = namespace
-        self._metrics: tuple[Any, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,31 +147,8 @@ class RequestGate:
 
     # -- metrics -----------------------------------------------------------------------
 
-    def _instruments(self) -> tuple[Any, Any]:
-        if self._metrics is None:
-            from bentoml._internal.configuration.containers import BentoMLContainer
-
-            client = BentoMLContainer.metrics_client.get()
-            labels = ["endpoint", "http_response_code"]
-            self._metrics = (
-                client.Counter(
-                    namespace=self.namespace,
-                    name="request_total",
-                    documentation="HTTP requests per route and status",
-                    labelnames=labels,
-                ),
-                client.Histogram(
-                    namespace=self.namespace,
-                    name="request_duration_seconds",
-                    documentation="HTTP request duration per route and status, in seconds",
-                    labelnames=labels,
-                    buckets=BentoMLContainer.duration_buckets.get(),
-                ),
-            )
-        return self._metrics
-
     def _observe(self, path: str, status: int, seconds: float) -> None:
-        total, duration = self._instruments()
+        total, duration = _instruments(self.namespace)
         total.labels(endpoint=path, http_response_code=status).inc()
         duration.labels(endpoint=path, http_response_code=status).observe(seconds)
 
@@ -182,6 +159,31 @@ class RequestGate:
         client = BentoMLContainer.metrics_client.get()
         content = await anyio.to_thread.run_sync(client.generate_latest)
         await _send(send, 200, content, client.CONTENT_TYPE_LATEST.encode())
+
+
+@functools.cache
+def _instruments(namespace: str) -> tuple[Any, Any]:
+    """The request counter and histogram, registered once per process (a second gate, as
+    when an app is built again, shares them: Prometheus refuses a metric registered twice)."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    client = BentoMLContainer.metrics_client.get()
+    labels = ["endpoint", "http_response_code"]
+    return (
+        client.Counter(
+            namespace=namespace,
+            name="request_total",
+            documentation="HTTP requests per route and status",
+            labelnames=labels,
+        ),
+        client.Histogram(
+            namespace=namespace,
+            name="request_duration_seconds",
+            documentation="HTTP request duration per route and status, in seconds",
+            labelnames=labels,
+            buckets=BentoMLContainer.duration_buckets.get(),
+        ),
+    )
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: Any = ()) -> None:

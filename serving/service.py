@@ -280,15 +280,25 @@ def _error(status: int, message: str) -> dict[str, Any]:
     return cast("dict[str, Any]", JSONResponse({"error": message}, status_code=status))
 
 
-_SETTINGS = ServingSettings()
+def gate_settings(settings: ServingSettings) -> dict[str, Any]:
+    """The request gate's limits and keys from the settings: the largest /predict body
+    follows SERVING_MAX_BATCH_ROWS."""
+    return {
+        "bodies": {
+            "/predict": (PredictRequest, settings.max_batch_rows * BYTES_PER_ROW + BODY_SLACK),
+            "/signal": (SignalRequest, MAX_SYMBOLS * BYTES_PER_SYMBOL + BODY_SLACK),
+        },
+        "api_keys": settings.key_scopes() if settings.require_api_key else None,
+    }
+
+
 # The class as BentoML's decorators left it: a bentoml Service.
 _SERVICE: Any = StrategyService
+# BentoML takes its middleware when the class is defined, and `bentoml serve` imports this
+# module before it starts a worker: reading the gate's settings here makes a bad key
+# configuration refuse to start, rather than fail in every worker.
 _SERVICE.add_asgi_middleware(
     RequestGate,
-    bodies={
-        "/predict": (PredictRequest, _SETTINGS.max_batch_rows * BYTES_PER_ROW + BODY_SLACK),
-        "/signal": (SignalRequest, MAX_SYMBOLS * BYTES_PER_SYMBOL + BODY_SLACK),
-    },
-    api_keys=_SETTINGS.key_scopes() if _SETTINGS.require_api_key else None,
+    **gate_settings(ServingSettings()),
     openapi=lambda: complete(_SERVICE.openapi_spec.asdict()),
 )
