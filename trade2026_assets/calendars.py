@@ -13,7 +13,9 @@ crypto and the synthetic bars, or any other exchange it knows).
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -65,12 +67,22 @@ def missing_bars(bars: pl.DataFrame, calendars: Mapping[str, BarCalendar]) -> pl
     expected bars (sessions, periods or intraday slots) are missing between them, and the
     first few of those, labelled.
     """
-    frames = [
-        _symbol_gaps(symbol, rows.sort("seq"), calendars.get(symbol, BarCalendar()))
+    groups = [
+        (str(symbol), rows)
         for (symbol,), rows in bars.select("symbol", "seq", "ts").group_by(
             "symbol", maintain_order=True
         )
     ]
+
+    def gaps(group: tuple[str, pl.DataFrame]) -> pl.DataFrame:
+        symbol, rows = group
+        return _symbol_gaps(symbol, rows.sort("seq"), calendars.get(symbol, BarCalendar()))
+
+    # Each symbol is a few small polars operations that release the GIL: spread over cores,
+    # once the first has built (and cached) the calendar and its slots.
+    frames = [gaps(group) for group in groups[:1]]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        frames += pool.map(gaps, groups[1:])
     schema = {
         "symbol": pl.String(),
         "seq": pl.UInt32(),
@@ -153,6 +165,12 @@ def _intraday_slots(calendar: str, ts: pl.Series, step_ms: int) -> pl.Series:
     first, last = ts.min(), ts.max()
     assert isinstance(first, datetime)
     assert isinstance(last, datetime)
+    # Symbols of one source usually share their first and last bar: the slots once for all.
+    return _slots(calendar, first, last, step_ms)
+
+
+@functools.lru_cache(maxsize=64)
+def _slots(calendar: str, first: datetime, last: datetime, step_ms: int) -> pl.Series:
     schedule = _schedule(calendar, first.date() - timedelta(days=7), last.date() + timedelta(1))
     sessions = (
         pl.from_pandas(schedule.reset_index(drop=True))

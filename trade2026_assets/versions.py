@@ -24,9 +24,25 @@ def frame_version(frame: pl.DataFrame) -> str:
 
 
 def versions_by(frame: pl.DataFrame, column: str, keys: list[str]) -> dict[str, str]:
-    """`frame_version` of each key's rows (rows where `column` equals the key)."""
-    parts = frame.partition_by(column, as_dict=True, maintain_order=True)
-    return {key: frame_version(parts.get((key,), frame.clear()).drop(column)) for key in keys}
+    """`frame_version` of each key's rows (rows where `column` equals the key, without it).
+    The row hashes are computed once for the whole frame: a row's hash depends on the row
+    alone, so this equals hashing each key's rows apart, without copying them."""
+    rest = frame.drop(column)
+    header = hashlib.sha256()
+    for name, dtype in rest.schema.items():
+        header.update(f"{name}:{dtype}".encode())
+    hashes = pl.DataFrame(
+        {column: frame.get_column(column), "hash": rest.hash_rows(seed=0) if frame.height else []}
+    )
+    parts = hashes.partition_by(column, as_dict=True, maintain_order=True)
+    versions = {}
+    for key in keys:
+        digest = header.copy()
+        rows = parts.get((key,))
+        if rows is not None and rows.height:
+            digest.update(rows.get_column("hash").to_numpy().tobytes())
+        versions[key] = digest.hexdigest()[:16]
+    return versions
 
 
 def combined_version(versions: Mapping[str, str]) -> str:

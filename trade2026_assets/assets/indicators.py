@@ -8,6 +8,7 @@ version of the bars it was computed from. A failure leaves the published feature
 offline rows as they were.
 """
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -233,11 +234,17 @@ def build_indicators(
         bars_versions: dict[str, Published] = {}
         offline_staging = feature_store.staging_dir(context.run.run_id)
         bars_in_run = versions_in_run(context, "market_bars")
-        with (
-            warehouse.staged(table=FEATURES, partitions=symbols) as staged,
-            warehouse.staged(table=SERVING_FEATURES, partitions=symbols) as staged_serving,
-            _removed_after(offline_staging),
-        ):
+        with contextlib.ExitStack() as stack:
+            staged = stack.enter_context(warehouse.staged(table=FEATURES, partitions=symbols))
+            # The offline rows: staged files (embedded) or a staging `serving_features`.
+            staged_serving = (
+                None
+                if feature_store.offline == "files"
+                else stack.enter_context(
+                    warehouse.staged(table=SERVING_FEATURES, partitions=symbols)
+                )
+            )
+            stack.enter_context(_removed_after(offline_staging))
             # Symbols go through in batches so that a backfill of the whole universe holds
             # one batch's bars and indicators in memory, not all of them.
             for start in range(0, len(symbols), config.batch_symbols):
@@ -272,6 +279,7 @@ def build_indicators(
                 if feature_store.offline == "files":
                     feature_store.export_offline(serving, batch, directory=offline_staging)
                 else:
+                    assert staged_serving is not None
                     staged_serving.insert(serving.to_arrow())
                 bars_read += bars.height
                 counts = features.group_by("symbol", maintain_order=True).len()
@@ -312,6 +320,7 @@ def build_indicators(
             if feature_store.offline == "files":
                 feature_store.publish_offline(offline_staging, symbols)
             else:
+                assert staged_serving is not None
                 staged_serving.publish()
             staged.finish()
         definition = params.definition()
