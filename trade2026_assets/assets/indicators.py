@@ -360,7 +360,6 @@ def build_indicators(
                 "indicator_set": params.indicator_set(),
                 "definition": dg.MetadataValue.json(definition),
                 "warmup_bars_dropped_per_symbol": warmup,
-                "rows_by_symbol": dg.MetadataValue.json(rows_by_symbol),
             },
         )
         log_failed(context, results)

@@ -236,20 +236,11 @@ def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             data_version=dg.DataVersion(combined_version(versions)),
             metadata={
                 # A single-run backfill materializes many partitions at once: these figures
-                # are the run's, the per-symbol ones are in bars_by_symbol.
+                # are the run's; each partition's own (rows, first and last bar, data
+                # version) are in its metadata, not repeated in every partition's event.
                 "rows_in_run": rows,
                 "symbols_in_run": len(symbols),
                 "source": market_data.source,
-                "bars_by_symbol": dg.MetadataValue.json(
-                    {
-                        row["symbol"]: {
-                            "rows": row["rows"],
-                            "first": row["first"].isoformat(),
-                            "last": row["last"].isoformat(),
-                        }
-                        for row in summary.iter_rows(named=True)
-                    }
-                ),
             },
         )
         log_failed(context, results)
