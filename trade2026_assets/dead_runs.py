@@ -11,11 +11,12 @@ that starts them elsewhere (containers), Dagster's own monitoring decides.
 
 from __future__ import annotations
 
-import os
 import time
 
 import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
+
+from trade2026_assets.processes import alive
 
 SENSOR_NAME = "dead_run_sensor"
 # A run whose last event is younger than this is left for the next tick: its process may
@@ -39,16 +40,6 @@ def run_pids(instance: dg.DagsterInstance, run_id: str) -> list[int]:
             if str(value).isdigit():
                 pids.append(int(str(value)))
     return pids
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def dead_runs(instance: dg.DagsterInstance, now: float) -> list[tuple[dg.DagsterRun, list[int]]]:

@@ -36,6 +36,7 @@ from pydantic import Field
 from trade2026_assets.feature_store.frame import CREATED_COLUMN, TIMESTAMP_COLUMN, VIEW_FIELDS
 from trade2026_assets.indicators import OUTPUT_COLUMNS
 from trade2026_assets.ml.training_set import FEATURES as MODEL_FEATURES
+from trade2026_assets.processes import alive
 
 # chDB holds one embedded server per process: every session in this process goes through it.
 _PROCESS_LOCK = threading.RLock()
@@ -693,16 +694,7 @@ def _writer_alive(staging_name: str) -> bool:
     match = re.search(r"_staging_(\d+)_[0-9a-f]{32}$", staging_name)
     if match is None:
         return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return alive(int(match.group(1)))
 
 
 def conform(table: TableSpec, data: pa.Table) -> pa.Table:
