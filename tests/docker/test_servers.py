@@ -157,6 +157,8 @@ def test_nats_lets_the_registry_publish_and_serving_only_subscribe(
         js = registry.jetstream(timeout=5)
         await js.add_stream(name="T26_DOCKER_TEST", subjects=["trade2026.registry.>"])
         heard = await serving.subscribe("trade2026.registry.swap.>")
+        # The subscription reaches the server before anything is published.
+        await serving.flush()
         await js.publish("trade2026.registry.swap.created", b"{}")
         assert (await heard.next_msg(timeout=5)).data == b"{}"
         # Serving publishes nothing: its message never reaches a subscriber.

@@ -19,13 +19,13 @@ from trade2026_assets.dead_runs import build_dead_run_sensor
 LOCATION = Path(__file__).parent / "locations" / "sleepy.py"
 
 
-def started_run(instance: dg.DagsterInstance, deadline: float) -> dg.DagsterRun:
+def started_run(instance: dg.DagsterInstance, deadline: float, log: Path) -> dg.DagsterRun:
     while time.monotonic() < deadline:
         records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         if records and dead_runs.run_pids(instance, records[0].dagster_run.run_id):
             return records[0].dagster_run
         time.sleep(0.2)
-    raise AssertionError("the run did not start")
+    raise AssertionError(f"the run did not start:\n{log.read_text()}")
 
 
 def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:
@@ -40,26 +40,20 @@ def test_a_killed_materialize_is_marked_failed(
     home = tmp_path / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-f",
-            str(LOCATION),
-            "--select",
-            "sleepy",
-        ],
-        env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "materialize.log"
+    with log.open("w") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-f", str(LOCATION),
+             "--select", "sleepy"],
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            run = started_run(instance, time.monotonic() + 120)
+            # Generous: loading Dagster in a fresh process is slow on a busy machine.
+            run = started_run(instance, time.monotonic() + 200, log)
             monkeypatch.setattr(dead_runs, "QUIET_SECONDS", 0.0)
             sensor = build_dead_run_sensor()
 
