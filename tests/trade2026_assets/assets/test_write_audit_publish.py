@@ -92,6 +92,28 @@ def universe(tmp_path: Path) -> Universe:
     return published
 
 
+def shifted_rows() -> list[list[str]]:
+    """Good bars whose closes differ from `clean_rows()`'s: new content that passes."""
+    rows = clean_rows()
+    for row in rows:
+        row[4] = f"{float(row[4]) + 0.01:.2f}"
+    return rows
+
+
+def early_and_late(tmp_path: Path) -> Universe:
+    """Two symbols whose histories end at different times, published together."""
+    files = tmp_path / "files"
+    files.mkdir()
+    settings = AssetsSettings(
+        home=tmp_path / "home", symbols="EARLY,LATE", market_source="files", bars_path=str(files)
+    )
+    universe = Universe(files, build_definitions(settings), dg.DagsterInstance.ephemeral())
+    universe.write("EARLY", clean_rows(70))
+    universe.write("LATE", clean_rows(80))
+    assert run_market_data_job(universe.defs, ["EARLY", "LATE"], instance=universe.instance).success
+    return universe
+
+
 def assert_last_good_survived(universe: Universe, before: dict[str, Any]) -> None:
     after = universe.snapshot()
     for name, table in before["tables"].items():
@@ -234,15 +256,7 @@ def test_a_failing_parity_check_leaves_the_online_store(universe: Universe) -> N
 def test_a_run_for_some_symbols_writes_only_their_online_rows(tmp_path: Path) -> None:
     """Symbols whose histories end at different times: a run for the one that ends first
     must not rewind the others' online rows, and the parity gate compares them too."""
-    files = tmp_path / "files"
-    files.mkdir()
-    settings = AssetsSettings(
-        home=tmp_path / "home", symbols="EARLY,LATE", market_source="files", bars_path=str(files)
-    )
-    universe = Universe(files, build_definitions(settings), dg.DagsterInstance.ephemeral())
-    universe.write("EARLY", clean_rows(70))
-    universe.write("LATE", clean_rows(80))
-    assert run_market_data_job(universe.defs, ["EARLY", "LATE"], instance=universe.instance).success
+    universe = early_and_late(tmp_path)
     store = universe.feature_store.store()
     before = read_online(store, ["EARLY", "LATE"])
 
@@ -268,10 +282,7 @@ def test_a_step_refuses_bars_another_run_published_after_this_runs(universe: Uni
     def another_run_publishes(context: dg.HookContext) -> None:
         if context.op.name != "market_bars":
             return
-        shifted = clean_rows()
-        for row in shifted:
-            row[4] = f"{float(row[4]) + 0.01:.2f}"
-        universe.write("VICTIM", shifted)
+        universe.write("VICTIM", shifted_rows())
         bars_only = universe.defs.resolve_job_def("market_data_job").get_subset(
             asset_selection={dg.AssetKey("market_bars")}
         )
@@ -307,10 +318,7 @@ def test_a_publication_that_did_not_finish_is_refused_downstream(
     """The writer fails between recording the new bars and swapping them in: the bars stay
     as they were, and no later step takes the record for what is published."""
     bars_before = universe.snapshot()["tables"]["bars"]
-    shifted = clean_rows()
-    for row in shifted:
-        row[4] = f"{float(row[4]) + 0.01:.2f}"
-    universe.write("VICTIM", shifted)
+    universe.write("VICTIM", shifted_rows())
     real_command = _ChdbSession.command
 
     def swap_fails(self: _ChdbSession, sql: str, params: Any = None) -> None:
@@ -349,10 +357,7 @@ def test_an_online_store_that_does_not_keep_the_rows_gets_the_previous_ones_back
 
     before = universe.snapshot()["online"]
     # New bars for VICTIM: its online row changes, so a store that drops the write shows.
-    shifted = clean_rows()
-    for row in shifted:
-        row[4] = f"{float(row[4]) + 0.01:.2f}"
-    universe.write("VICTIM", shifted)
+    universe.write("VICTIM", shifted_rows())
     reads = 0
     real_read = online_features.read_online
 
@@ -377,15 +382,7 @@ def test_an_online_store_that_does_not_keep_the_rows_gets_the_previous_ones_back
 def test_parity_fails_on_a_rewound_row_of_a_symbol_the_run_does_not_write(
     tmp_path: Path,
 ) -> None:
-    files = tmp_path / "files"
-    files.mkdir()
-    settings = AssetsSettings(
-        home=tmp_path / "home", symbols="EARLY,LATE", market_source="files", bars_path=str(files)
-    )
-    universe = Universe(files, build_definitions(settings), dg.DagsterInstance.ephemeral())
-    universe.write("EARLY", clean_rows(70))
-    universe.write("LATE", clean_rows(80))
-    assert run_market_data_job(universe.defs, ["EARLY", "LATE"], instance=universe.instance).success
+    universe = early_and_late(tmp_path)
     # LATE's online row rewound to EARLY's last bar (what Feast's materialize of EARLY's
     # window used to do).
     store = universe.feature_store.store()
