@@ -11,7 +11,7 @@ TRADE2026_HOME ?= $(CURDIR)/.trade2026
 DAGSTER_HOME ?= $(TRADE2026_HOME)/dagster
 DAGSTER_PORT ?= 3070
 
-.PHONY: demo up down dagster dagster-instance test lint typecheck unit bench bento lock clean
+.PHONY: demo up down dagster dagster-instance test lint typecheck docs unit bench bento lock clean
 
 demo: $(VENV)/.synced
 	$(VENV)/bin/python scripts/demo.py
@@ -34,7 +34,7 @@ dagster: dagster-instance
 dagster-instance: $(VENV)/.synced
 	$(VENV)/bin/python scripts/dagster_instance.py "$(DAGSTER_HOME)"
 
-test: lint typecheck unit
+test: lint typecheck docs unit
 
 # A Bento of the serving service: the project's wheel and locked requirements, then
 # `bentoml build` (which wants uv on PATH) into $(TRADE2026_HOME)/bentoml.
@@ -52,6 +52,13 @@ lint: $(VENV)/.synced
 
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
+
+# The documentation site, strict: a broken link or anchor, or a page left out of the nav, fails.
+# Built into a temporary directory and removed; `.venv/bin/mkdocs serve` previews it. No
+# --quiet: it hides the warnings that --strict counts, and the build would pass.
+docs: $(VENV)/.synced
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict \
+		--site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
 
 unit: $(VENV)/.synced
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -74,7 +81,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON)
 	touch $@
 
 clean:

@@ -1,11 +1,14 @@
 """The whole loop's latency: from the moment a better model's checks pass to serving
-answering with it, through the real Dagster daemon ticking `auto_swap_sensor` every 30 s,
-the registry and `bentoml serve` (2 workers, 1 s poll); and the wall time of the demo.
+answering with it, through the real Dagster daemon ticking the default strategy's sensor
+(`default_ml_strategy_auto_swap`) every 30 s, the registry and `bentoml serve` (2 workers,
+1 s poll); and the wall time of the demo. Serving follows the swap as soon as the tick
+requests it; the sensor's later tick only records the acknowledgements.
 
 Each repetition puts the MLflow alias `champion` back on a weak first model and trains a
 default model with another seed, so that every candidate beats the champion. The time is
 measured from the `beats_champion` check evaluation's event time (the last of the model's
-checks) to the first `/predict` answer naming the new version, polled every 50 ms.
+checks) to the first `/strategies/default_ml_strategy/predict` answer naming the new
+version, polled every 50 ms.
 Reference in the same run: the sensor's interval (the loop's expected latency is about half
 an interval plus the swap's propagation). Target: under 60 s.
 
@@ -28,15 +31,18 @@ from typing import Any
 import dagster as dg
 import httpx
 
-from bench.common import RESULTS_DIR, write_results
-from tests.conftest import free_port
-from tests.serving.stack import registry_process, serving_process
-from tests.trade2026_assets.dagster_runs import run_market_data_job
-from trade2026_assets.definitions import TRAINING_JOB, build_definitions
-from trade2026_assets.settings import AssetsSettings
+from bench.common import RESULTS_DIR, write_default_strategy, write_results
+from scripts.harness.dagster_runs import run_market_data_job
+from scripts.harness.registry import registry_process
+from scripts.harness.services import free_port
+from scripts.harness.serving import serving_process
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.settings import STRATEGIES_DIR, AssetsSettings
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 
 REPO = Path(__file__).resolve().parents[1]
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
+MODEL_KEY = dg.AssetKey([DEFAULT_STRATEGY, "model"])
 WEAK = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 TARGET_S = 60.0
@@ -45,7 +51,9 @@ DAGSTER_DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
 
 def serving_version(url: str) -> str:
     try:
-        answer = httpx.post(f"{url}/predict", json={"features": [ROW]}, timeout=5)
+        answer = httpx.post(
+            f"{url}/strategies/{DEFAULT_STRATEGY}/predict", json={"features": [ROW]}, timeout=5
+        )
     except httpx.TransportError:
         return ""
     return str(answer.json().get("version")) if answer.status_code == 200 else ""
@@ -62,7 +70,7 @@ def wait_for_version(url: str, version: str, timeout: float) -> float:
 
 
 def checks_passed_at(instance: dg.DagsterInstance, run_id: str) -> float:
-    """When the run's last xgb_model check (beats_champion) was recorded."""
+    """When the run's last model check (beats_champion) was recorded."""
     records = instance.get_records_for_run(
         run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
@@ -73,7 +81,7 @@ def checks_passed_at(instance: dg.DagsterInstance, run_id: str) -> float:
             evaluation := record.event_log_entry.dagster_event.event_specific_data,  # type: ignore[union-attr]
             dg.AssetCheckEvaluation,
         )
-        and evaluation.asset_key == dg.AssetKey("xgb_model")
+        and evaluation.asset_key == MODEL_KEY
         and evaluation.check_name == "beats_champion"
         and evaluation.passed
     ]
@@ -82,13 +90,15 @@ def checks_passed_at(instance: dg.DagsterInstance, run_id: str) -> float:
     return max(stamps)
 
 
-def train(defs: dg.Definitions, instance: dg.DagsterInstance, config: dict[str, Any]) -> Any:
-    result = defs.resolve_job_def(TRAINING_JOB).execute_in_process(
+def train(settings: AssetsSettings, instance: dg.DagsterInstance, params: dict[str, Any]) -> Any:
+    """The default strategy's training job, its declaration's model edited with `params` (as
+    a user edits the file) and the definitions loaded again. The daemon's code location
+    keeps the declaration it loaded: its sensor reads no model parameters."""
+    write_default_strategy(settings.strategies_dir, params)
+    defs = build_definitions(settings)
+    result = defs.resolve_job_def(f"{DEFAULT_STRATEGY}_training").execute_in_process(
         instance=instance,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-            "ops": {"xgb_model": {"config": config}},
-        },
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
     )
     if not result.success:
@@ -103,8 +113,14 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
         dagster_home = home / "dagster"
         dagster_home.mkdir()
         (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        # The default strategy alone, in a directory of the bench's own (the daemon's too).
+        strategies = write_default_strategy(home / "strategies")
         settings = AssetsSettings(
-            home=home, symbols=",".join(SYMBOLS), synthetic_bars=4000, synthetic_predictability=0.2
+            home=home,
+            symbols=",".join(SYMBOLS),
+            synthetic_bars=4000,
+            synthetic_predictability=0.2,
+            strategies_dir=strategies,
         )
         defs = build_definitions(settings)
         mlflow_uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
@@ -112,7 +128,11 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
             dg.DagsterInstance.from_config(str(dagster_home)) as instance,
             registry_process(home, free_port()) as (registry, key),
             serving_process(
-                home, port=free_port(), registry_url=registry.url, api_key=key, extra_env={}
+                home,
+                port=free_port(),
+                registry_url=registry.url,
+                api_key=key,
+                extra_env={"TRADE2026_STRATEGIES_DIR": str(strategies)},
             ) as serving,
         ):
             assert run_market_data_job(defs, SYMBOLS, instance=instance).success
@@ -123,6 +143,7 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
                 "TRADE2026_SYMBOLS": ",".join(SYMBOLS),
                 "TRADE2026_SYNTHETIC_BARS": "4000",
                 "TRADE2026_SYNTHETIC_PREDICTABILITY": "0.2",
+                "TRADE2026_STRATEGIES_DIR": str(strategies),
                 "TRADE2026_REGISTRY_URL": registry.url,
                 "TRADE2026_REGISTRY_API_KEY": key,
                 "TRADE2026_AUTO_SWAP_INTERVAL_S": str(interval),
@@ -138,17 +159,15 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
             )
             try:
                 serving.wait_up()
-                weak = train(defs, instance, WEAK)
+                weak = train(settings, instance, WEAK)
                 weak_version = _version(weak)
                 wait_for_version(serving.url, weak_version, timeout=3 * interval + 60)
                 from mlflow import MlflowClient
 
                 mlflow = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
                 for repetition in range(repetitions):
-                    mlflow.set_registered_model_alias(
-                        "default_ml_strategy", "champion", weak_version
-                    )
-                    result = train(defs, instance, {"seed": 100 + repetition})
+                    mlflow.set_registered_model_alias(DEFAULT_STRATEGY, "champion", weak_version)
+                    result = train(settings, instance, {"seed": 100 + repetition})
                     version = _version(result)
                     passed = checks_passed_at(instance, result.run_id)
                     served = wait_for_version(serving.url, version, timeout=2 * interval + 60)
@@ -177,9 +196,9 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
 def _version(result: Any) -> str:
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == dg.AssetKey("xgb_model"):
+        if materialization.asset_key == MODEL_KEY:
             return str(materialization.metadata["model_version"].value)
-    raise RuntimeError("the training run materialized no xgb_model")
+    raise RuntimeError(f"the training run materialized no {MODEL_KEY.to_user_string()}")
 
 
 def demo_wall_time() -> dict[str, Any]:
@@ -189,6 +208,8 @@ def demo_wall_time() -> dict[str, Any]:
             "TRADE2026_HOME": tmp,
             "REGISTRY_PORT": str(free_port()),
             "SERVING_PORT": str(free_port()),
+            # Every shipped strategy, whatever this shell points at.
+            "TRADE2026_STRATEGIES_DIR": str(STRATEGIES_DIR),
         }
         env.pop("DAGSTER_HOME", None)
         started = time.monotonic()

@@ -1,4 +1,5 @@
-"""Shared benchmark plumbing: a registry per backend, keys, percentiles, results files."""
+"""Shared benchmark plumbing: a registry per backend, keys, percentiles, results files, the
+default strategy's declaration with its model edited."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from registry_service.db import temporary_postgres_database
-from registry_service.process import RegistryProcess, create_key
+import yaml
+
+from scripts.harness.registry import RegistryProcess, create_key
+from scripts.harness.services import POSTGRES_ADMIN_URL, temporary_postgres_database
+from trade2026_assets.settings import STRATEGIES_DIR
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 
 RESULTS_DIR = Path(__file__).parent / "results"
-DEFAULT_POSTGRES = os.environ.get(
-    "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @contextmanager
-def database_for(backend: str, home: Path, admin_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
+def database_for(backend: str, home: Path, admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
     """A fresh SQLite file, or a PostgreSQL database of the benchmark's own (dropped after)."""
     if backend == "sqlite":
         yield f"sqlite:///{home / 'registry.db'}"
@@ -51,8 +53,21 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def write_results(name: str, rows: list[dict[str, Any]]) -> Path:
+def write_results(name: str, rows: list[dict[str, Any]], **extra: Any) -> Path:
+    """`bench/results/<name>.json`: the rows, and `extra` (run conditions, raw runs) beside."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "rows": rows}, indent=2) + "\n")
+    path.write_text(json.dumps({"benchmark": name, "rows": rows, **extra}, indent=2) + "\n")
     return path
+
+
+def write_default_strategy(directory: Path, params: dict[str, Any] | None = None) -> Path:
+    """`directory` declaring the shipped default strategy alone, its model's parameters
+    updated with `params` (as a user edits its file); the directory."""
+    declared: dict[str, Any] = yaml.safe_load(
+        (STRATEGIES_DIR / f"{DEFAULT_STRATEGY}.yaml").read_text()
+    )
+    declared["model"]["params"] = {**declared["model"]["params"], **(params or {})}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{DEFAULT_STRATEGY}.yaml").write_text(yaml.safe_dump(declared))
+    return directory

@@ -4,8 +4,8 @@
   figure to read: this machine is noisy). Every timing runs in a fresh process, in turns,
   so that no contestant inherits the other's warm heap; the median of the repeats counts.
   - `talib loop (RSI, MACD, BBANDS)`: the issue's reference, outputs kept.
-  - `talib loop (same columns)`: the same plus returns, log returns and volatility, i.e.
-    exactly the columns `compute_indicators` produces.
+  - `talib loop (same columns)`: the same plus returns, log returns, volatility and ATR,
+    i.e. exactly the columns `compute_indicators` produces.
   - `compute_indicators`: ours, on the long frame, both cores; checked exact to 1e-9.
 * Warehouse (chDB): insert rate of the bars through `replace_partitions` (staging insert plus
   one REPLACE PARTITION per symbol), and read-back rate of what `indicators` reads.
@@ -52,7 +52,7 @@ def universe(n_symbols: int) -> list[str]:
 def make_bars(path: Path, n_symbols: int, n_bars: int) -> None:
     import polars as pl
 
-    from trade2026_assets.market_data import synthetic_bars
+    from trade2026_assets.synthetic import synthetic_bars
 
     frames = [synthetic_bars(symbol, n_bars=n_bars) for symbol in universe(n_symbols)]
     pl.concat(frames).write_ipc(path)
@@ -72,13 +72,17 @@ def part_compute(contestant: str, data: Path) -> dict[str, Any]:
     import polars as pl
     import talib
 
-    from trade2026_assets.indicators import IndicatorParams, compute_indicators, talib_reference
+    from trade2026_assets.technical_indicators import (
+        IndicatorParams,
+        compute_indicators,
+        talib_reference,
+    )
 
-    bars = load_bars(data).select("symbol", "ts", "close")
-    closes = [
-        np.ascontiguousarray(frame.get_column("close").to_numpy())
-        for frame in bars.partition_by("symbol", maintain_order=True)
-    ]
+    bars = load_bars(data).select("symbol", "ts", "close", "high", "low", "volume")
+    per_symbol = bars.partition_by("symbol", maintain_order=True)
+    closes = [np.ascontiguousarray(frame.get_column("close").to_numpy()) for frame in per_symbol]
+    highs = [np.ascontiguousarray(frame.get_column("high").to_numpy()) for frame in per_symbol]
+    lows = [np.ascontiguousarray(frame.get_column("low").to_numpy()) for frame in per_symbol]
     params = IndicatorParams()
     result: dict[str, Any] = {}
     kept: list[Any]
@@ -97,7 +101,7 @@ def part_compute(contestant: str, data: Path) -> dict[str, Any]:
         ]
     elif contestant == "talib_same_columns":
         kept = []
-        for c in closes:
+        for c, h, lo in zip(closes, highs, lows, strict=True):
             ratio = c[1:] / c[:-1]
             log_ret = np.log(ratio)
             kept.append(
@@ -108,6 +112,7 @@ def part_compute(contestant: str, data: Path) -> dict[str, Any]:
                     ratio - 1.0,
                     log_ret,
                     talib.STDDEV(log_ret, 20, 1.0),
+                    talib.ATR(h, lo, c, 14),
                 )
             )
     else:
@@ -118,9 +123,11 @@ def part_compute(contestant: str, data: Path) -> dict[str, Any]:
         # Exactness, after the clock stopped: every symbol against TA-Lib called directly.
         worst = 0.0
         warmup = len(closes[0]) - features.filter(pl.col("symbol") == "S0000").height
-        for symbol, close in zip(universe(len(closes)), closes, strict=True):
+        for symbol, close, high, low in zip(
+            universe(len(closes)), closes, highs, lows, strict=True
+        ):
             mine = features.filter(pl.col("symbol") == symbol)
-            reference = talib_reference(close, params)[warmup:]
+            reference = talib_reference(close, params, high=high, low=low)[warmup:]
             for column in reference.columns:
                 diff = np.abs(mine.get_column(column).to_numpy() - reference[column].to_numpy())
                 worst = max(worst, float(np.nanmax(diff)))
@@ -172,7 +179,6 @@ def part_warehouse(data: Path) -> dict[str, Any]:
 
 
 def part_backfill(n_symbols: int, n_bars: int) -> dict[str, Any]:
-    import dagster as dg
 
     from trade2026_assets.definitions import (
         MARKET_DATA_JOB,
@@ -187,7 +193,6 @@ def part_backfill(n_symbols: int, n_bars: int) -> dict[str, Any]:
         job = build_definitions(settings).resolve_job_def(MARKET_DATA_JOB)
         started = time.perf_counter()
         outcome = job.execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
             tags=partition_range_tags(symbols[0], symbols[-1]),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,

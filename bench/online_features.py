@@ -28,6 +28,8 @@ from bench.common import percentile, write_results
 
 TARGET_P99_MS = {1: 1.0, 100: 10.0}
 BARS = 120
+# One strategy's service over the seed's ten features, on the default indicator set.
+SERVICE = "bench_strategy"
 
 
 def timed(call: Callable[[], object], calls: int, warmup: int = 200) -> dict[str, float]:
@@ -44,10 +46,11 @@ def timed(call: Callable[[], object], calls: int, warmup: int = 200) -> dict[str
 def filled_store(kind: str, home: Path, redis: str, symbols: list[str]) -> Any:
     import polars as pl
 
+    from trade2026_assets.defs.market_data.resource import MarketDataResource
+    from trade2026_assets.feature_catalog import DEFAULT_FEATURES
     from trade2026_assets.feature_store.frame import FEATURE_VIEW, serving_frame
     from trade2026_assets.feature_store.resource import FeatureStoreResource
-    from trade2026_assets.indicators import compute_indicators
-    from trade2026_assets.market_data import MarketDataResource
+    from trade2026_assets.technical_indicators import compute_indicators
 
     resource = FeatureStoreResource(
         repo_path=str(Path(__file__).resolve().parents[1] / "feature_repo"),
@@ -57,10 +60,11 @@ def filled_store(kind: str, home: Path, redis: str, symbols: list[str]) -> Any:
     )
     bars = MarketDataResource(n_bars=BARS).bars(symbols)
     serving = serving_frame(
-        compute_indicators(bars.select("symbol", "ts", "close")), created_at=datetime.now(UTC)
+        compute_indicators(bars.select("symbol", "ts", "close", "high", "low", "volume")),
+        created_at=datetime.now(UTC),
     )
     resource.export_offline(serving, symbols)
-    resource.apply()
+    resource.apply({SERVICE: DEFAULT_FEATURES})
     latest = serving.get_column("ts").max()
     assert isinstance(latest, datetime)
     start = serving.group_by("symbol").agg(pl.col("ts").max())["ts"].min()
@@ -117,10 +121,13 @@ def measure(
     wanted: list[str],
     calls: int,
 ) -> list[dict[str, Any]]:
-    from trade2026_assets.feature_store.frame import ENTITY, FEATURE_SERVICE
+    from trade2026_assets.feature_catalog import DEFAULT_FEATURES
+    from trade2026_assets.feature_store.frame import ENTITY, INDICATOR_SET_ENTITY
+    from trade2026_assets.technical_indicators import IndicatorParams
 
-    service = store.get_feature_service(FEATURE_SERVICE)
-    entity_rows = [{ENTITY: symbol} for symbol in wanted]
+    service = store.get_feature_service(SERVICE)
+    indicator_set = IndicatorParams().indicator_set()
+    entity_rows = [{ENTITY: symbol, INDICATOR_SET_ENTITY: indicator_set} for symbol in wanted]
     n = len(wanted)
     measured = {
         "bare store read": timed(bare(n), calls),
@@ -134,9 +141,12 @@ def measure(
             ),
             calls,
         ),
-        "OnlineFeatureReader.get": timed(lambda: reader.get(wanted), calls),
+        "OnlineFeatureReader.get": timed(
+            lambda: reader.get(wanted, indicator_set=indicator_set, features=DEFAULT_FEATURES),
+            calls,
+        ),
     }
-    answer = reader.get(wanted)
+    answer = reader.get(wanted, indicator_set=indicator_set, features=DEFAULT_FEATURES)
     assert len(answer.found) == n, answer.problems
     reference = measured["bare store read"]["p99_ms"]
     rows = []
@@ -148,7 +158,7 @@ def measure(
                 "store": kind,
                 "symbols": n,
                 "what": what,
-                "features": len(reader.columns),
+                "features": len(DEFAULT_FEATURES),
                 "calls": calls,
                 **{k: round(v, 3) for k, v in timing.items()},
                 "p99_vs_bare": round(timing["p99_ms"] / reference, 2),

@@ -1,9 +1,10 @@
-"""Soak: the production-profile stack (tests/production/stack.py: registry on PostgreSQL
+"""Soak: the production-profile stack (scripts/harness/production.py: registry on PostgreSQL
 with events over NATS, MLflow tracking server on PostgreSQL, Feast online store on Redis,
 Dagster instance on PostgreSQL, `bentoml serve` with 2 workers) under a steady, bounded
 loopback load, with a swap every minute.
 
-Load (each paced, one client each): `/signal` for every symbol at 10 req/s, `/predict` one
+Load (each paced, one client each), on the default strategy's routes
+(`/strategies/default_ml_strategy/...`): `/signal` for every symbol at 10 req/s, `/predict` one
 row at 20 req/s, registry reads (`GET /entities/{id}` and the live slot) at 10 req/s. Every
 `--swap-every` seconds the production slot swaps between two trained models, and the swap
 must be acknowledged by both serving workers within 15 s. At the end: every failed
@@ -28,11 +29,12 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.common import write_results
+from bench.common import write_default_strategy, write_results
 from registry_service.client import RegistryClientError
-from tests.production.stack import ProductionStack, production_stack
-from tests.trade2026_assets.dagster_runs import run_job, run_market_data_job
-from trade2026_assets.definitions import TRAINING_JOB
+from scripts.harness.dagster_runs import run_job, run_market_data_job
+from scripts.harness.production import ProductionStack, production_stack
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 
 SYMBOLS = ["SYNA", "SYNB"]
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
@@ -100,26 +102,26 @@ def log_problems(logs: dict[str, Path]) -> dict[str, list[str]]:
 
 
 def prepare(prod: ProductionStack) -> tuple[str, str]:
-    """Market data, two trained models, A live in production and B staged; their ids."""
+    """Market data, two trained models of the default strategy (a 5-tree one, then the
+    declared one), A live in production and B staged; their ids."""
     assert run_market_data_job(prod.defs, SYMBOLS, instance=prod.instance).success
-    uris = []
-    for config in ({"num_boost_round": 5}, {}):
+    declaration = prod.settings.strategies()[DEFAULT_STRATEGY]
+    versions = []
+    for params in ({"num_boost_round": 5}, {}):
+        write_default_strategy(prod.settings.strategies_dir, params)
         outcome = run_job(
-            prod.defs,
-            TRAINING_JOB,
-            instance=prod.instance,
-            run_config={"ops": {"xgb_model": {"config": config}}},
+            build_definitions(prod.settings), declaration.training_job, instance=prod.instance
         )
         if not outcome.success:
             raise RuntimeError(f"training failed: {outcome.failures}")
-        uris.append(str(outcome.metadata_of["xgb_model"]["model_uri"]))
+        versions.append(str(outcome.metadata_of[f"{DEFAULT_STRATEGY}/model"]["model_version"]))
     ids = []
-    for version, uri in zip(("1.0.0", "1.1.0"), uris, strict=True):
+    for version, model_version in zip(("1.0.0", "1.1.0"), versions, strict=True):
         entity = prod.registry.create_entity(
-            name="default_ml_strategy",
+            name=declaration.entity_name,
             type="strategy",
             version=version,
-            config={"model_uri": uri, "buy_threshold": 0.6, "sell_threshold": 0.4},
+            config=declaration.entity_config(model_version),
         )
         ids.append(str(entity.entity_id))
     prod.registry.deploy(entity_id=ids[0], environment="production", deployed_by="soak")
@@ -158,9 +160,14 @@ def swap_loop(
 
 
 def soak(home: Path, *, seconds: float, swap_every_s: float) -> dict[str, Any]:
-    with production_stack(home, symbols=SYMBOLS, synthetic_bars=1500, serving_poll_s=1.0) as prod:
+    strategies = write_default_strategy(home / "strategies")
+    # 4,000 bars a symbol: on fewer, the walk-forward gates (rightly) pass neither model.
+    with production_stack(
+        home, symbols=SYMBOLS, synthetic_bars=4000, serving_poll_s=1.0, strategies_dir=strategies
+    ) as prod:
         ids = prepare(prod)
-        serving, registry = prod.serving.url, prod.registry_process.url
+        registry = prod.registry_process.url
+        serving = f"{prod.serving.url}/strategies/{DEFAULT_STRATEGY}"
         headers = {"Authorization": f"Bearer {prod.api_key}"}
         loads = [
             (Load("/signal", 10), lambda c: c.post(f"{serving}/signal", json={"symbols": SYMBOLS})),
@@ -175,7 +182,7 @@ def soak(home: Path, *, seconds: float, swap_every_s: float) -> dict[str, Any]:
             (
                 Load("registry live slot", 5),
                 lambda c: c.get(
-                    f"{registry}/api/v1/slots/production/default_ml_strategy/live",
+                    f"{registry}/api/v1/slots/production/{DEFAULT_STRATEGY}/live",
                     headers=headers,
                 ),
             ),

@@ -4,7 +4,7 @@ One client on loopback swaps a production slot back and forth `--swaps` times (t
 real path: locks, validation, two deployment writes, history, events) and sends as many
 `validate_only` requests. Latency is measured at the client; the swap rows' own
 `duration_ms` (start to commit inside the server) is reported beside it. A GET /health
-from the same client is the same-run reference. Target (issue 3): p99 under 50 ms.
+from the same client is the same-run reference. Target: p99 under 50 ms.
 Prints a table and writes bench/results/swap_latency.json.
 """
 
@@ -63,7 +63,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> list[dict[str, Any]
                     "name": "bench_slot",
                     "type": "strategy",
                     "version": version,
-                    "config": {"model_uri": f"models:/default_ml_strategy/{version}"},
+                    "config": {"model_uri": f"models:/bench_slot/{version}"},
                 },
             )
             timed(http, "PATCH", f"/entities/{entity['entity_id']}", json={"status": "validated"})

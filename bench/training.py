@@ -1,4 +1,5 @@
-"""Training on 1 million rows: the `xgb_model` asset against plain `xgb.train`.
+"""Training on 1 million rows: the `default_ml_strategy/model` asset against plain
+`xgb.train`.
 
 Both train the same booster (100 trees, depth 5, 2 threads, the asset's other defaults) on
 the same 1,000,000 training rows and validation rows of a stored training set; early
@@ -21,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import write_results
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 
 TARGET_RATIO = 1.3
+DEFAULT = DEFAULT_STRATEGY
+MODEL_NODE = f"{DEFAULT}__model"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -36,48 +40,61 @@ def main() -> None:
     import dagster as dg
     import xgboost as xgb
 
-    from trade2026_assets.assets.models import (
-        MODEL_ROWS_SQL,
-        TRAINING_SET_HASH,
-        load_training_set,
-        model_splits,
-    )
     from trade2026_assets.definitions import (
         MARKET_DATA_JOB,
         build_definitions,
         partition_range_tags,
     )
-    from trade2026_assets.ml import model as ml
-    from trade2026_assets.settings import AssetsSettings
+    from trade2026_assets.defs.ml.reads import (
+        MODEL_ROWS_SQL,
+        TRAINING_SET_HASH,
+        load_training_set,
+        model_splits,
+    )
+    from trade2026_assets.ml.classifiers import booster_params
+    from trade2026_assets.settings import STRATEGIES_DIR, AssetsSettings
+    from trade2026_assets.strategy.declaration import XgboostParams
     from trade2026_assets.warehouse import WarehouseResource
 
     # Train is 60% of the set's timestamps; the warm-up and label drop a few bars more.
     bars = int(args.rows / 0.6 / args.symbols) + 60
     symbols = [f"B{i:03d}" for i in range(args.symbols)]
     model_config = {"early_stopping_rounds": 10_000, "num_boost_round": 100}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, dg.DagsterInstance.ephemeral() as instance:
+        # The shipped default strategy, with early stopping out of reach.
+        strategies = Path(tmp) / "strategies"
+        strategies.mkdir()
+        declared = (STRATEGIES_DIR / f"{DEFAULT}.yaml").read_text()
+        (strategies / f"{DEFAULT}.yaml").write_text(
+            declared.replace(
+                "params: {num_boost_round: 100,",
+                "params: {early_stopping_rounds: 10000, num_boost_round: 100,",
+            )
+        )
         settings = AssetsSettings(
             home=Path(tmp),
+            strategies_dir=strategies,
             symbols=",".join(symbols),
             synthetic_bars=bars,
             synthetic_predictability=0.1,
         )
         defs = build_definitions(settings)
-        instance = dg.DagsterInstance.ephemeral()
         print(f"preparing {args.symbols} symbols x {bars} bars ...", flush=True)
         prepared = defs.resolve_job_def(MARKET_DATA_JOB).execute_in_process(
             instance=instance, tags=partition_range_tags(symbols[0], symbols[-1]), run_config=QUIET
         )
         assert prepared.success
-        training_set_job = dg.define_asset_job("bench_training_set", selection=["training_set"])
-        model_job = dg.define_asset_job("bench_model", selection=["xgb_model"])
+        training_set_job = dg.define_asset_job(
+            "bench_training_set", selection=[dg.AssetKey([DEFAULT, "training_set"])]
+        )
+        model_job = dg.define_asset_job("bench_model", selection=[dg.AssetKey([DEFAULT, "model"])])
         defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[training_set_job, model_job]))
         assert (
             defs.resolve_job_def("bench_training_set")
             .execute_in_process(instance=instance, run_config=QUIET)
             .success
         )
-        event = instance.get_latest_materialization_event(dg.AssetKey("training_set"))
+        event = instance.get_latest_materialization_event(dg.AssetKey([DEFAULT, "training_set"]))
         assert event is not None
         assert event.asset_materialization is not None
         digest = str(event.asset_materialization.metadata[TRAINING_SET_HASH].value)
@@ -86,7 +103,15 @@ def main() -> None:
         frame = load_training_set(warehouse, digest, MODEL_ROWS_SQL)
         train_rows, validation_rows, _ = model_splits(frame)
         print(f"training rows: {train_rows.height:,}, validation rows: {validation_rows.height:,}")
-        params = ml.XgbParams(**model_config)
+        params = XgboostParams(**model_config)
+        features = list(settings.strategies()[DEFAULT].features)
+
+        def matrix(rows: Any) -> Any:
+            return xgb.DMatrix(
+                rows.select(features).to_numpy(),
+                label=rows.get_column("label").to_numpy(),
+                feature_names=features,
+            )
 
         plain_times: list[float] = []
         asset_times: list[float] = []
@@ -95,10 +120,10 @@ def main() -> None:
         for _ in range(args.repeats):
             started = time.perf_counter()
             booster = xgb.train(
-                params.booster_params(),
-                ml.matrix(train_rows),
+                booster_params(params),
+                matrix(train_rows),
                 num_boost_round=params.num_boost_round,
-                evals=[(ml.matrix(validation_rows), "validation")],
+                evals=[(matrix(validation_rows), "validation")],
                 early_stopping_rounds=params.early_stopping_rounds,
                 verbose_eval=False,
             )
@@ -108,12 +133,12 @@ def main() -> None:
             started = time.perf_counter()
             result = defs.resolve_job_def("bench_model").execute_in_process(
                 instance=instance,
-                run_config={**QUIET, "ops": {"xgb_model": {"config": model_config}}},
+                run_config=QUIET,
                 raise_on_error=False,
             )
             asset_times.append(time.perf_counter() - started)
             step_times.append(_step_seconds(result))
-            for materialization in result.asset_materializations_for_node("xgb_model"):
+            for materialization in result.asset_materializations_for_node(MODEL_NODE):
                 phases = materialization.metadata["seconds_by_phase"].value
 
     plain = statistics.median(plain_times)
@@ -124,9 +149,9 @@ def main() -> None:
     ratio = asset / plain
     rows: list[dict[str, Any]] = [
         {"measure": "plain xgb.train s", "value": plain},
-        {"measure": "xgb_model run s (warm)", "value": asset},
-        {"measure": "xgb_model run s (first, cold)", "value": cold},
-        {"measure": "xgb_model step s", "value": statistics.median(step_times)},
+        {"measure": "model run s (warm)", "value": asset},
+        {"measure": "model run s (first, cold)", "value": cold},
+        {"measure": "model step s", "value": statistics.median(step_times)},
         {
             "measure": "ratio warm run / plain",
             "value": ratio,

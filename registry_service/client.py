@@ -74,10 +74,13 @@ class RegistryClient:
         version: str,
         config: dict[str, Any] | None = None,
         description: str | None = None,
+        config_schema: dict[str, Any] | None = None,
     ) -> EntityPublic:
         body = {"name": name, "type": type, "version": version, "config": config or {}}
         if description is not None:
             body["description"] = description
+        if config_schema is not None:
+            body["config_schema"] = config_schema
         return EntityPublic.model_validate(self._call("POST", "/entities", json=body))
 
     def get_entity(self, entity_id: str) -> EntityPublic:

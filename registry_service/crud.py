@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry_service import auth
+from registry_service.config_schema import check_config
 from registry_service.errors import ConflictError, NotFoundError
 from registry_service.lifecycle import (
     DeploymentStatus,
@@ -113,6 +114,7 @@ def create_entity(session: Session, *, data: EntityCreate) -> Entity:
     )
     if existing is not None:
         raise ConflictError(duplicate, details={"entity_id": str(existing)})
+    check_config(data.config_schema, data.config)
     now = utcnow()
     entity = Entity(
         entity_id=uuid.uuid4(),
@@ -121,6 +123,7 @@ def create_entity(session: Session, *, data: EntityCreate) -> Entity:
         version=data.version,
         description=data.description,
         config=data.config,
+        config_schema=data.config_schema,
         status=EntityStatus.REGISTERED.value,
         created_at=now,
         updated_at=now,
@@ -172,6 +175,8 @@ def update_entity(
     if entity.status == EntityStatus.RETIRED:
         raise ConflictError(f"entity {entity_id} is retired; retired entities are read-only")
     changes = data.model_dump(exclude_unset=True)
+    if "config" in changes:
+        check_config(entity.config_schema, changes["config"])
     target = changes.pop("status", None)
     if target is not None and target == EntityStatus.RETIRED:
         return retire_entity(session, entity_id=entity_id, actor=actor, reason=None)

@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,21 +160,3 @@ def _configure_sqlite(engine: Engine, *, writer_lock: WriterLock) -> None:
 
 
 _HOLDS_WRITER_LOCK = "trade2026_holds_writer_lock"
-
-
-@contextlib.contextmanager
-def temporary_postgres_database(admin_url: str, *, prefix: str) -> Iterator[str]:
-    """A PostgreSQL database of its own (tests, benchmarks), dropped on exit; yields its URL."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )

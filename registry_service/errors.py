@@ -43,3 +43,8 @@ class IdempotencyKeyReusedError(RegistryError):
 class UnstorableValueError(RegistryError):
     status_code = 422
     code = "unstorable_value"
+
+
+class ConfigInvalidError(RegistryError):
+    status_code = 422
+    code = "config_invalid"

@@ -139,6 +139,8 @@ class Entity(Base):
     version: Mapped[str] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)
     config: Mapped[dict[str, Any]]
+    # A JSON Schema `config` must satisfy; none means any JSON object.
+    config_schema: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

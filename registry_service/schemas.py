@@ -178,12 +178,22 @@ class Page(ResponseModel, Generic[Item]):
 # Entities ---------------------------------------------------------------------------------
 
 
+CONFIG_SCHEMA_DESCRIPTION = (
+    "A JSON Schema that `config` must satisfy (draft 2020-12 unless its `$schema` names "
+    "another; only references within the schema resolve). Checked when the entity is created "
+    "and whenever its config changes: a config that does not satisfy it, or a schema that is "
+    "not one, is refused with 422 `config_invalid` naming the failing path. Optional: without "
+    "it (or with null) any JSON object is accepted. Set at creation only."
+)
+
+
 class EntityCreate(RequestModel):
     name: Name
     type: EntityType
     version: SemVer
     description: Text | None = None
     config: JsonObject = Field(default_factory=dict)
+    config_schema: JsonObject | None = Field(default=None, description=CONFIG_SCHEMA_DESCRIPTION)
 
 
 class EntityUpdate(RequestModel):
@@ -212,6 +222,7 @@ class EntityPublic(ResponseModel):
     version: str
     description: str | None
     config: dict[str, Any]
+    config_schema: dict[str, Any] | None = Field(description=CONFIG_SCHEMA_DESCRIPTION)
     status: EntityStatus
     created_at: datetime
     updated_at: datetime

@@ -103,42 +103,6 @@ class Plan:
         self.errors.append(SwapError(code=code, message=message))
 
 
-# Config rules -----------------------------------------------------------------------------
-
-
-def _unit_interval(config: dict[str, Any], key: str, problems: list[str]) -> None:
-    value = config.get(key)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
-    ):
-        problems.append(f"'{key}' must be a number between 0 and 1")
-
-
-def config_problems(entity_type: str, config: dict[str, Any]) -> list[str]:
-    """What an entity's config lacks for its type to be put live."""
-    problems: list[str] = []
-    model_uri = config.get("model_uri")
-    if entity_type == "model" and not (isinstance(model_uri, str) and model_uri.strip()):
-        problems.append("a model needs 'model_uri' (e.g. models:/default_ml_strategy/3)")
-    if entity_type == "strategy":
-        if model_uri is not None and not (isinstance(model_uri, str) and model_uri.strip()):
-            problems.append("'model_uri' must be a non-empty string")
-        for key in ("buy_threshold", "sell_threshold", "position_size"):
-            _unit_interval(config, key, problems)
-        buy, sell = config.get("buy_threshold"), config.get("sell_threshold")
-        if isinstance(buy, int | float) and isinstance(sell, int | float) and not sell < buy:
-            problems.append("'sell_threshold' must be below 'buy_threshold'")
-    if entity_type == "feature_set":
-        features = config.get("features")
-        if not (
-            isinstance(features, list)
-            and features
-            and all(isinstance(f, str) and f for f in features)
-        ):
-            problems.append("a feature set needs 'features', a non-empty list of names")
-    return problems
-
-
 # Planning ---------------------------------------------------------------------------------
 
 
@@ -220,8 +184,6 @@ def plan_swap(session: Session, *, request: SwapCreate, lock: bool) -> Plan:
                 "were validated or deployed (e.g. to staging) first",
             )
         plan.target, plan.snapshot = _target_for(session, plan, target_entity)
-        for problem in config_problems(target_entity.type, plan.snapshot):
-            plan.fail("config_invalid", f"to entity's config: {problem}")
     return plan
 
 

@@ -1,23 +1,29 @@
-"""The main job on the embedded default (`make demo`): the whole loop, from nothing.
+"""The main job on the embedded default (`make demo`): the whole loop, from nothing, for
+every strategy declared in `strategies/` (the shipped two: `default_ml_strategy`, XGBoost on
+every hourly bar, and `swing_logit`, a logistic regression on three symbols).
 
 1. Start the registry (SQLite) and serving (`bentoml serve`, 2 workers following the
-   registry) in the background.
-2. Materialize `market_bars`, `indicators` and `online_features` for the demo universe
-   through the Dagster code location (one single-run backfill, recorded in the Dagster
-   instance under the state directory, so `make up`/`make dagster` show it) into chDB and
-   the Feast online store (SQLite), and read the online features back.
-3. Walk the seed's registry flow over HTTP: entities, deployments, a manual swap and its
+   registry for every strategy) in the background.
+2. Materialize `market_bars`, `indicators` (every declared indicator set) and
+   `online_features` for the demo universe through the Dagster code location (one
+   single-run backfill, recorded in the Dagster instance under the state directory, so
+   `make up`/`make dagster` show it) into chDB and the Feast online store (SQLite), and
+   read each strategy's online features back.
+3. Walk the registry's flow over HTTP: entities, deployments, a manual swap and its
    rollback.
-4. Train a quick baseline model (`training_job`, 2 trees) and let `auto_swap_sensor` tick:
-   nothing is live yet, so the baseline is deployed to production.
-5. Train the default model and let the sensor tick again: it passed its gates and beats the
-   champion, so the sensor swaps it in (an `automatic` swap); serving acknowledges it.
-6. Ask serving for every symbol's signal, print a summary and stop what it started.
+4. Train a quick first version of `default_ml_strategy` (its declaration with 2 one-split
+   trees, as if edited since) and let its sensor tick: nothing is live, so it
+   is deployed.
+5. Train every strategy as declared (`training_job`) and tick each strategy's sensor: the
+   default model beats its quick version, so its sensor swaps it in (an `automatic` swap,
+   acknowledged by serving); `swing_logit` goes live on its first deployment.
+6. Ask serving for each strategy's signals (`/strategies/<name>/signal`), print a summary
+   and stop what it started.
 
-The sensor is evaluated in-process exactly as the daemon evaluates it (its cursor kept in
-the state directory); `make up` runs it in the Dagster daemon instead. Re-running the demo
-re-materializes the same bars (replacing, not duplicating) and trains new versions; the
-sensor then says why they do not replace the champion, or swaps them in if they beat it.
+The sensors are evaluated in-process exactly as the daemon evaluates them (their cursors
+kept in the state directory); `make up` runs them in the Dagster daemon instead. Re-running
+the demo re-materializes the same bars (replacing, not duplicating) and trains new
+versions; the sensors then say why they do not replace the champions, or swap them in.
 """
 
 from __future__ import annotations
@@ -32,22 +38,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dagster_instance import ensure_instance_yaml
 
 from registry_service.client import RegistryClient, RegistryClientError
-from registry_service.process import RegistryProcess, local_api_key
-from serving.process import ServingProcess
+from scripts.dagster_instance import ensure_instance_yaml
+from scripts.harness.registry import RegistryProcess, local_api_key
+from scripts.harness.serving import ServingProcess
 from serving.settings import ServingSettings
-from trade2026_assets.assets.evidence import evidence_text
 from trade2026_assets.definitions import (
     MARKET_DATA_JOB,
     TRAINING_JOB,
     defs,
     partition_range_tags,
 )
-from trade2026_assets.feature_store.frame import FEATURE_SERVICE
+from trade2026_assets.defs.evidence import evidence_text
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import SERVER_VARIABLES, AssetsSettings
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY, strategy_symbols
 from trade2026_assets.warehouse import WarehouseResource
 
 ENTITIES = (("strategy_a", "1.0", "production"), ("strategy_b", "1.1", "staging"))
@@ -85,7 +91,7 @@ def walk_flow(client: RegistryClient) -> None:
             type="strategy",
             version=next_version(client, name, minor),
             description="demo strategy",
-            config={"model_uri": "models:/default_ml_strategy/1", "buy_threshold": 0.6},
+            config={"model_uri": f"models:/{DEFAULT_STRATEGY}/1", "buy_threshold": 0.6},
         )
         say(
             f"  registered  {entity.name} {entity.version}"
@@ -132,39 +138,57 @@ def swap_and_roll_back(client: RegistryClient, live_id: str, staged_id: str) -> 
     )
 
 
-def tick_sensor(home: Path) -> Any:
-    """One evaluation of auto_swap_sensor against the Dagster instance, as the daemon does it:
-    the cursor carried between ticks, reported asset events stored in the instance."""
+def tick_sensor(home: Path, declared: Any, timeout_s: float = 60.0) -> Any:
+    """Ticks of a strategy's auto-swap sensor against the Dagster instance, as the daemon
+    makes them: the cursor carried between ticks, reported asset events stored in the
+    instance. A tick never waits for serving: a swap it requested is followed up by the next
+    ticks (here every half second) until one records what became of it."""
     import dagster as dg
 
-    from trade2026_assets.auto_swap import SENSOR_NAME
+    from trade2026_assets.defs.deploy.registry_steps import CursorState
+    from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 
+    # A swap counts as taken here once every serving worker has acknowledged it.
+    every_worker = declared.swap.model_copy(update={"min_acks": ServingSettings().workers})
+    declaration = declared.model_copy(update={"swap": every_worker})
+    sensor = build_auto_swap_sensor(declaration, interval_s=30, running=False)
     loaded = defs()
-    sensor = loaded.resolve_sensor_def(SENSOR_NAME)
     resources = {
         name: (loaded.resources or {})[name].process_config_and_initialize()
         for name in ("registry", "mlflow")
     }
-    cursor_file = home / "dagster" / "demo-auto-swap-cursor.json"
+    cursor_file = home / "dagster" / f"demo-{sensor.name}-cursor.json"
     cursor = cursor_file.read_text() if cursor_file.exists() else None
+    give_up = time.monotonic() + timeout_s
     with dg.DagsterInstance.get() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        data = sensor.evaluate_tick(context)
-        for event in data.asset_events:
-            instance.report_runless_asset_event(event)
-    if data.cursor:
-        cursor_file.write_text(data.cursor)
-    return data
+        while True:
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            data = sensor.evaluate_tick(context)
+            for event in data.asset_events:
+                instance.report_runless_asset_event(event)
+            cursor = data.cursor
+            if cursor:
+                cursor_file.write_text(cursor)
+            pending = CursorState.parse(cursor, sensor_name=sensor.name).pending
+            if data.asset_events or pending is None or time.monotonic() > give_up:
+                return data
+            time.sleep(0.5)
 
 
-def show_tick(data: Any) -> dict[str, Any] | None:
+def declared_strategies() -> Any:
+    from trade2026_assets.settings import load_settings
+
+    return load_settings().strategies()
+
+
+def show_tick(sensor: str, data: Any) -> dict[str, Any] | None:
     """Print what a tick did; the metadata of the deployed_strategy it recorded, if any."""
     if not data.asset_events:
-        say(f"  auto_swap_sensor: no swap: {data.skip_message}")
+        say(f"  {sensor}: no swap: {data.skip_message}")
         return None
     event = data.asset_events[0]
     recorded = {key: value.value for key, value in event.metadata.items()}
-    say(f"  auto_swap_sensor: {event.description}")
+    say(f"  {sensor}: {event.description}")
     if "swap_id" in recorded:
         say(
             f"    swap {recorded['swap_id']} ({recorded['swap_type']}): committed in "
@@ -179,22 +203,27 @@ def _ms(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f} ms"
 
 
-def ask_for_signals(serving: ServingProcess, champion: str | None, symbols: list[str]) -> Any:
-    """Serving's answer for every symbol, once it serves the champion (if there is one)."""
+def ask_for_signals(
+    serving: ServingProcess, name: str, champion: str | None, symbols: list[str]
+) -> Any:
+    """Serving's answer for a strategy's symbols, once it serves the strategy's champion
+    (if there is one). Each worker follows the registry on its own, so until every worker
+    has loaded the model an answer may come from one still loading (503): ask again."""
+    route = f"{serving.url}/strategies/{name}/signal"
     deadline = time.monotonic() + 60
     while True:
-        live = httpx.get(f"{serving.url}/v1/model", timeout=10).json().get("live") or {}
-        if champion is None or str(live.get("model_version")) == champion:
-            break
+        answer = httpx.post(route, json={"symbols": symbols}, timeout=30)
+        body = answer.json() if answer.status_code == 200 else None
+        if body is not None and (champion is None or str(body.get("version")) == champion):
+            return body
         if time.monotonic() > deadline:
-            say(f"error: serving did not take model version {champion} within 60 s")
+            wanted = f"version {champion}" if champion else "a model"
+            say(
+                f"error: {route} did not answer with {wanted} within 60 s: "
+                f"{answer.status_code} {answer.text}"
+            )
             return None
         time.sleep(0.2)
-    answer = httpx.post(f"{serving.url}/signal", json={"symbols": symbols}, timeout=30)
-    if answer.status_code != 200:
-        say(f"error: /signal answered {answer.status_code}: {answer.text}")
-        return None
-    return answer.json()
 
 
 def universe() -> list[str]:
@@ -249,37 +278,44 @@ def materialize_market_data(home: Path) -> bool:
 
 
 def show_online_features(universe: list[str]) -> None:
-    """What serving will read: the model's features per symbol from the online store."""
+    """What serving will read: each strategy's features per symbol from the online store,
+    through its feature service, for its indicator set."""
     from trade2026_assets.feature_store.retrieval import OnlineFeatureReader
 
     resource = (defs().resources or {})["feature_store"]
     assert isinstance(resource, FeatureStoreResource)
     reader = OnlineFeatureReader(resource.store())
-    answer = reader.get(universe)
-    say(
-        f"online features ({resource.online_kind} online store, feature service "
-        f"{FEATURE_SERVICE}: {len(reader.columns)} features):"
-    )
-    for symbol, row in answer.found.items():
-        values = dict(zip(reader.columns, row.values, strict=True))
+    for strategy in declared_strategies():
+        features = reader.service_features(strategy.feature_service)
+        symbols = strategy_symbols(strategy, universe)
+        answer = reader.get(symbols, indicator_set=strategy.indicator_set, features=features)
         say(
-            f"  {symbol:<6} as of {row.as_of:%Y-%m-%d %H:%M}  ret_1 {values['ret_1']:+.5f}"
-            f"  RSI {values['rsi']:6.2f}  %B {values['bb_pctb']:5.2f}"
-            f"  BB width {values['bb_width']:.4f}"
+            f"online features of {strategy.name} ({resource.online_kind} online store, "
+            f"feature service {strategy.feature_service}: {len(features)} features):"
         )
-    for symbol, problem in answer.problems.items():
-        say(f"  {symbol:<6} {problem}")
+        for symbol, row in answer.found.items():
+            shown = "  ".join(
+                f"{name} {value:+.4f}"
+                for name, value in list(zip(features, row.values, strict=True))[:4]
+            )
+            say(f"  {symbol:<6} as of {row.as_of:%Y-%m-%d %H:%M}  {shown}")
+        for symbol, problem in answer.problems.items():
+            say(f"  {symbol:<6} {problem}")
 
 
 def run_job(
-    name: str, *, tags: dict[str, str] | None = None, run_config: dict[str, Any] | None = None
+    name: str,
+    *,
+    tags: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    definitions: Any = None,
 ) -> Any:
     """One in-process run of a job of the code location, recorded in DAGSTER_HOME."""
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
         return (
-            defs()
+            (definitions or defs())
             .resolve_job_def(name)
             .execute_in_process(
                 instance=instance,
@@ -299,13 +335,14 @@ def check_line(evaluation: Any) -> str:
     return f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}"
 
 
-def train_and_backtest(title: str, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """training_set → xgb_model (MLflow) → strategy_backtest, with the gates; prints them.
-    The assets' metadata, or None when the run failed."""
+def train_and_backtest(
+    title: str, job: str, definitions: Any = None
+) -> dict[str, dict[str, Any]] | None:
+    """A training job (training set → model (MLflow) → backtest, with the gates, per
+    strategy); prints them. Each asset's metadata by key, or None when the run failed."""
 
-    say(f"training {title}: training_set → xgb_model → strategy_backtest")
-    run_config = {"ops": {"xgb_model": {"config": config}}} if config else None
-    result = run_job(TRAINING_JOB, run_config=run_config)
+    say(f"training {title}: training set → model → backtest")
+    result = run_job(job, definitions=definitions)
     gates = []
     for evaluation in result.get_asset_check_evaluations():
         evidence = {
@@ -324,31 +361,35 @@ def train_and_backtest(title: str, config: dict[str, Any] | None = None) -> dict
         metadata[materialization.asset_key.to_user_string()] = {
             key: value.value for key, value in materialization.metadata.items()
         }
-    if "training_set" in metadata:
-        ts = metadata["training_set"]
-        say(
-            f"  training set {ts['training_set_hash']}: {ts['rows']} rows "
-            f"{ts['rows_by_split']}, features {len(ts['features'])}"
-        )
-    if "xgb_model" in metadata:
-        model = metadata["xgb_model"]
-        m = model["metrics"]
-        baseline = m["test_majority_baseline_accuracy"]
-        say(
-            f"  model {model['model_uri']} (MLflow run {model['mlflow_run_id']}): "
-            f"test accuracy {m['test_accuracy']:.4f} vs majority {baseline:.4f}, "
-            f"AUC {m['test_auc']:.4f}, log loss {m['test_log_loss']:.4f}; "
-            f"challenger: {'yes' if model['challenger'] else 'no'}"
-        )
-    if "strategy_backtest" in metadata:
-        for name in ("strategy", "buy_and_hold"):
-            b = metadata["strategy_backtest"][name]
+    for key, values in metadata.items():
+        asset = key.rsplit("/", 1)[-1]
+        if asset == "training_set":
             say(
-                f"  backtest {name:<12} total {b['total_return']:+.4%}  annualized "
-                f"{b['annualized_return']:+.2%}  Sharpe {b['sharpe']:.2f}  Sortino "
-                f"{b['sortino']:.2f}  max DD {b['max_drawdown']:.2%}  hit {b['hit_rate']:.1%}  "
-                f"exposure {b['exposure']:.1%}"
+                f"  {key} {values['training_set_hash']}: {values['rows']} rows "
+                f"{values['rows_by_split']}, {len(values['features'])} features, label "
+                f"{values['label']}"
             )
+        elif asset == "model":
+            m = values["metrics"]
+            baseline = m["test_majority_baseline_accuracy"]
+            say(
+                f"  {key} {values['model_uri']} ({values['model_family']}, MLflow run "
+                f"{values['mlflow_run_id']}): test accuracy {m['test_accuracy']:.4f} vs "
+                f"majority {baseline:.4f}, AUC {m['test_auc']:.4f}, log loss "
+                f"{m['test_log_loss']:.4f}; challenger: {'yes' if values['challenger'] else 'no'}"
+            )
+        elif asset == "backtest":
+            # The tear sheet's one line: Sharpe with its interval, deflated Sharpe over the
+            # strategy's trials, trades, exposure and the true buy-and-hold.
+            say(f"  {key} tear sheet: {values['headline']}")
+            for name in ("strategy", "buy_and_hold", "equal_weight_rebalanced"):
+                b = values[name]
+                say(
+                    f"  {key} {name:<12} total {b['total_return']:+.4%}  annualized "
+                    f"{b['annualized_return']:+.2%}  Sharpe {b['sharpe']:.2f}  Sortino "
+                    f"{b['sortino']:.2f}  max DD {b['max_drawdown']:.2%}  hit "
+                    f"{b['hit_rate']:.1%}  exposure {b['exposure']:.1%}"
+                )
     if not result.success:
         say(f"error: training run {result.run_id} failed: {failure_summary(result)}")
         say(run_logs_hint(result.run_id))
@@ -375,8 +416,26 @@ def failure_summary(result: Any) -> str:
     return "; ".join(reasons) or "see `make dagster` for its events"
 
 
-# A quick first model (2 one-split trees): what is live before the default model arrives.
-BASELINE_MODEL = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
+# A quick first model of the default strategy (2 one-split trees, each drawing 2 of the 10
+# features): what is live before its declared model arrives, as if its file had said so and
+# was edited since. Its features stay the declared ones, which serving's routes take. Worse
+# by enough that the paired walk-forward comparison tells them apart: 2 stumps over all ten
+# features learn the synthetic market's one-bar signal as well as 100 deep trees, and tie.
+BASELINE_MODEL = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.2, "seed": 3}
+
+
+def baseline_definitions(strategies: Any) -> Any:
+    """The code location with the default strategy's model edited to BASELINE_MODEL."""
+    from trade2026_assets.definitions import build_definitions
+    from trade2026_assets.settings import load_settings
+    from trade2026_assets.strategy.declaration import Strategies
+
+    declared = strategies[DEFAULT_STRATEGY]
+    model = declared.model.model_copy(
+        update={"params": declared.model.params.model_copy(update=BASELINE_MODEL)}
+    )
+    by_name = {DEFAULT_STRATEGY: declared.model_copy(update={"model": model})}
+    return build_definitions(load_settings(), Strategies(by_name, {}))
 
 
 def main() -> int:
@@ -412,8 +471,6 @@ def main() -> int:
     # What the sensor's resource reads (the key through dagster.EnvVar, at tick time).
     os.environ["TRADE2026_REGISTRY_URL"] = registry_url
     os.environ["TRADE2026_REGISTRY_API_KEY"] = key
-    # A swap counts as taken once every serving worker has acknowledged it.
-    os.environ.setdefault("TRADE2026_AUTO_SWAP_MIN_ACKS", str(ServingSettings().workers))
     logs = home / "logs"
     say(
         f"[1/6] starting the registry ({registry_url}, log {logs / 'registry-demo.log'}) and "
@@ -441,83 +498,113 @@ def main() -> int:
 
 
 def run_loop(home: Path, client: RegistryClient, serving: ServingProcess, started: float) -> int:
+    strategies = declared_strategies()
+    say(f"declared strategies: {', '.join(strategies.names)}")
     say("[2/6] market data")
     if not materialize_market_data(home):
         return 1
     say("[3/6] the registry's entity → deployment → swap → rollback flow")
     walk_flow(client)
-    say("[4/6] a first model")
-    baseline = train_and_backtest("a quick baseline model (2 trees)", BASELINE_MODEL)
-    if baseline is None:
-        return 1
-    show_tick(tick_sensor(home))
-    say("[5/6] a better model")
-    trained = train_and_backtest("the default model")
+    if DEFAULT_STRATEGY in strategies:
+        say(f"[4/6] a first model of {DEFAULT_STRATEGY}")
+        baseline = train_and_backtest(
+            f"a quick {DEFAULT_STRATEGY} (2 stumps)",
+            f"{DEFAULT_STRATEGY}_training",
+            definitions=baseline_definitions(strategies),
+        )
+        if baseline is None:
+            return 1
+        declared = strategies[DEFAULT_STRATEGY]
+        show_tick(declared.sensor_name, tick_sensor(home, declared))
+    else:
+        say(f"[4/6] no {DEFAULT_STRATEGY} is declared: no quick first model")
+    say("[5/6] every strategy as declared")
+    trained = train_and_backtest(", ".join(strategies.names), TRAINING_JOB)
     if trained is None:
         return 1
-    recorded = show_tick(tick_sensor(home))
+    recorded = {
+        declaration.name: show_tick(declaration.sensor_name, tick_sensor(home, declaration))
+        for declaration in strategies
+    }
     say("[6/6] signals from serving")
     serving.wait_up()
-    champion = current_champion()
-    body = ask_for_signals(serving, champion, universe())
-    if body is None:
-        return 1
-    say(f"signals (model version {body['version']}):")
-    for symbol, signal in body["signals"].items():
-        say(
-            f"  {symbol:<6} {signal['action']:<4}  size {signal['size']:.2f}  "
-            f"confidence {signal['confidence']:.3f}  p(up) {signal['probability']:.3f}  "
-            f"features as of {signal['features_as_of'][:16]}"
-        )
-    for symbol, problem in body["errors"].items():
-        say(f"  {symbol:<6} {problem}")
-    summary(trained, recorded, body, champion, time.monotonic() - started)
+    answers = {}
+    for declaration in strategies:
+        champion = current_champion(declaration)
+        symbols = strategy_symbols(declaration, universe())
+        body = ask_for_signals(serving, declaration.name, champion, symbols)
+        if body is None:
+            return 1
+        answers[declaration.name] = body
+        say(f"{declaration.name} (model version {body['version']}, {body['model_family']}):")
+        for symbol, signal in body["signals"].items():
+            say(
+                f"  {symbol:<6} {signal['action']:<4}  size {signal['size']:.2f}  "
+                f"confidence {signal['confidence']:.3f}  p(up) {signal['probability']:.3f}  "
+                f"features as of {signal['features_as_of'][:16]}"
+            )
+        for symbol, problem in body["errors"].items():
+            say(f"  {symbol:<6} {problem}")
+    summary(strategies, trained, recorded, answers, time.monotonic() - started)
     return 0
 
 
-def current_champion() -> str | None:
-    from trade2026_assets.auto_swap import current_champion as champion_of
+def current_champion(declaration: Any) -> str | None:
+    from trade2026_assets.defs.deploy.aliases import current_champion as champion_of
     from trade2026_assets.tracking import MlflowResource
 
     resource = (defs().resources or {})["mlflow"]
     assert isinstance(resource, MlflowResource)
-    return champion_of(resource)
+    return champion_of(resource, declaration)
 
 
 def summary(
-    trained: dict[str, Any],
-    recorded: dict[str, Any] | None,
-    body: dict[str, Any],
-    champion: str | None,
+    strategies: Any,
+    trained: dict[str, dict[str, Any]],
+    recorded: dict[str, dict[str, Any] | None],
+    answers: dict[str, Any],
     seconds: float,
 ) -> None:
-    model = trained["xgb_model"]
-    metrics = model["metrics"]
-    backtest = trained.get("strategy_backtest", {}).get("strategy")
-    failed = [line for line in trained["gates"]["lines"] if not line.endswith("passed")]
     say("")
     say("summary")
-    say(
-        f"  newest model   version {model['model_version']}: test AUC {metrics['test_auc']:.4f}, "
-        f"accuracy {metrics['test_accuracy']:.4f} (majority "
-        f"{metrics['test_majority_baseline_accuracy']:.4f})"
-    )
-    say(f"  gates          {'all passed' if not failed else '; '.join(failed)}")
-    if backtest:
-        say(
-            f"  backtest       Sharpe {backtest['sharpe']:.2f}, total "
-            f"{backtest['total_return']:+.3%}, max drawdown {backtest['max_drawdown']:.2%}"
+    for declaration in strategies:
+        name = declaration.name
+        model = trained[f"{name}/model"]
+        metrics = model["metrics"]
+        backtest = trained.get(f"{name}/backtest", {}).get("strategy")
+        failed = [
+            line
+            for line in trained["gates"]["lines"]
+            if line.startswith(f"{name}/") and not line.endswith("passed")
+        ]
+        body = answers[name]
+        said = recorded.get(name)
+        swapped = (
+            f"by automatic swap {said['swap_id']}"
+            if said and "swap_id" in said
+            else "(first deployment)"
+            if said
+            else "(no swap this run)"
         )
-    swapped = (
-        f"by automatic swap {recorded['swap_id']}"
-        if recorded and "swap_id" in recorded
-        else "(no swap this run)"
-    )
-    say(f"  live           model version {body['version']} (champion {champion}) {swapped}")
-    say(
-        "  signals        "
-        + ", ".join(f"{symbol} {signal['action']}" for symbol, signal in body["signals"].items())
-    )
+        say(f"  {name}")
+        say(
+            f"    newest model  version {model['model_version']} ({model['model_family']}): "
+            f"test AUC {metrics['test_auc']:.4f}, accuracy {metrics['test_accuracy']:.4f} "
+            f"(majority {metrics['test_majority_baseline_accuracy']:.4f})"
+        )
+        say(f"    gates         {'all passed' if not failed else '; '.join(failed)}")
+        if backtest:
+            say(
+                f"    backtest      Sharpe {backtest['sharpe']:.2f}, total "
+                f"{backtest['total_return']:+.3%}, max drawdown {backtest['max_drawdown']:.2%}"
+            )
+        say(f"    live          model version {body['version']} {swapped}")
+        say(
+            "    signals       "
+            + ", ".join(
+                f"{symbol} {signal['action']}" for symbol, signal in body["signals"].items()
+            )
+        )
     say(f"  wall time      {seconds:.0f} s; registry and serving stopped")
     say("  interactive:   make up (Dagster UI, registry, serving, MLflow UI), make down")
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from dagster_instance import ensure_instance_yaml
 
-from registry_service.process import local_api_key
-from serving.process import descendants, kill_survivors
+from scripts.dagster_instance import ensure_instance_yaml
+from scripts.harness.processes import descendants, kill_survivors
+from scripts.harness.registry import local_api_key
 from trade2026_assets.settings import SERVER_VARIABLES
 
 REPO = Path(__file__).resolve().parents[1]

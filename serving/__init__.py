@@ -1,1 +1,1 @@
-"""BentoML serving of the live default_ml_strategy model, following the registry."""
+"""BentoML serving of every declared strategy's live model, each following its registry slot."""

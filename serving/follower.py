@@ -8,6 +8,10 @@ reason, is never switched to; the registry hears about it as a failed acknowledg
 and the load is retried every `retry_failed_s` (the model store may have been away).
 While the registry is unreachable the last good model keeps serving and the status says
 so. No failure ends the thread; if it ends anyway, `healthy()` says so (readiness).
+
+One follower per slot, each with its own thread: a slow load or a failing model of one
+strategy never delays another's swap. The NATS connection is shared (`RegistryEvents`):
+any registry event wakes every follower, whose poll then finds whether its slot changed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from registry_service.client import RegistryClient, RegistryClientError
-from serving.model import Deployment, LiveModel, ModelLoadError
+from serving.live_model import Deployment, LiveModel, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +52,101 @@ class FollowerStatus:
     registry_error: str | None = None
     last_poll_at: datetime | None = None
     slot_empty: bool = False
-    nats: str = "off"
     switches: int = 0
     failed_deployments: dict[str, str] = field(default_factory=dict)
     unsent_acks: int = 0
     # The last poll's unexpected failure (not the registry being away), if any.
     poll_error: str | None = None
+    events: RegistryEvents | None = None
+
+    @property
+    def nats(self) -> str:
+        """The registry events' connection: "off" without one."""
+        return "off" if self.events is None else self.events.state
+
+
+class RegistryEvents:
+    """One NATS connection to the registry's events, shared by followers: each event
+    sets every subscribed follower's wake-up. Reconnects for ever; `state` says how it is."""
+
+    def __init__(self, nats_url: str, *, subject_prefix: str = "trade2026.registry") -> None:
+        self.nats_url = nats_url
+        self.nats_subject_prefix = subject_prefix
+        self.state = "connecting"
+        self._wakes: list[threading.Event] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, wake: threading.Event) -> None:
+        self._wakes.append(wake)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._listen, name="registry-events")
+            self._thread.daemon = True
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _wake_all(self) -> None:
+        for wake in self._wakes:
+            wake.set()
+
+    def _listen(self) -> None:
+        asyncio.run(self._listen_async())
+
+    async def _listen_async(self) -> None:
+        import nats
+        from nats.errors import Error as NatsError
+
+        async def wake(_: Any) -> None:
+            self._wake_all()
+
+        async def disconnected() -> None:
+            self._nats_state("disconnected")
+
+        async def reconnected() -> None:
+            self._nats_state("connected")
+            self._wake_all()
+
+        async def failed(exc: Exception) -> None:
+            # Called on every failed reconnect attempt: one line when the state changes,
+            # not a traceback per attempt (nats-py's default).
+            self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
+
+        while not self._stop.is_set():
+            try:
+                client = await nats.connect(
+                    self.nats_url,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    disconnected_cb=disconnected,
+                    reconnected_cb=reconnected,
+                    error_cb=failed,
+                )
+            except (NatsError, OSError) as exc:
+                self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(2)
+                continue
+            await client.subscribe(f"{self.nats_subject_prefix}.swap.>", cb=wake)
+            await client.subscribe(f"{self.nats_subject_prefix}.deployment.>", cb=wake)
+            self._nats_state("connected")
+            while not self._stop.is_set():
+                await asyncio.sleep(0.2)
+            await client.close()
+
+    def _nats_state(self, state: str) -> None:
+        if state != self.state:
+            log.log(
+                logging.INFO if state == "connected" else logging.WARNING,
+                "registry events (NATS %s): %s",
+                without_credentials(self.nats_url),
+                state,
+            )
+        self.state = state
 
 
 class RegistryFollower:
@@ -69,7 +162,10 @@ class RegistryFollower:
         retry_failed_s: float = 30.0,
         nats_url: str = "",
         nats_subject_prefix: str = "trade2026.registry",
+        events: RegistryEvents | None = None,
     ) -> None:
+        """`events`: a shared connection to the registry's events; without it, a non-empty
+        `nats_url` gives this follower a connection of its own."""
         self.registry = registry
         self.environment = environment
         self.slot = slot
@@ -78,11 +174,14 @@ class RegistryFollower:
         self.poll_interval_s = poll_interval_s
         self.retry_failed_s = retry_failed_s
         self._failed_at: dict[str, float] = {}
-        self.nats_url = nats_url
-        self.nats_subject_prefix = nats_subject_prefix
+        # A connection of its own is this follower's to start and stop; a shared one is not.
+        self._owns_events = events is None and bool(nats_url)
+        if events is None and nats_url:
+            events = RegistryEvents(nats_url, subject_prefix=nats_subject_prefix)
+        self.events = events
         # Read by request handlers without a lock: one attribute, replaced whole.
         self.live: LiveModel | None = None
-        self.status = FollowerStatus(nats="connecting" if nats_url else "off")
+        self.status = FollowerStatus(events=events)
         self.started_at = utcnow()
         self._pending: list[PendingAck] = []
         self._wake = threading.Event()
@@ -99,9 +198,11 @@ class RegistryFollower:
         """Load what is live now (so a worker with a live slot is ready before it serves),
         then follow in the background."""
         self.poll_once()
-        self._threads.append(threading.Thread(target=self._run, name="registry-follower"))
-        if self.nats_url:
-            self._threads.append(threading.Thread(target=self._listen, name="registry-events"))
+        self._threads.append(threading.Thread(target=self._run, name=f"follower-{self.slot}"))
+        if self.events is not None:
+            self.events.subscribe(self._wake)
+            if self._owns_events:
+                self.events.start()
         for thread in self._threads:
             thread.daemon = True
             thread.start()
@@ -111,6 +212,8 @@ class RegistryFollower:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.events is not None and self._owns_events:
+            self.events.stop()
         self.registry.close()
 
     def _run(self) -> None:
@@ -247,61 +350,6 @@ class RegistryFollower:
                 else:
                     raise
             self._pending.pop(0)
-
-    # -- registry events ---------------------------------------------------------------
-
-    def _listen(self) -> None:
-        asyncio.run(self._listen_async())
-
-    async def _listen_async(self) -> None:
-        import nats
-        from nats.errors import Error as NatsError
-
-        async def wake(_: Any) -> None:
-            self._wake.set()
-
-        async def disconnected() -> None:
-            self._nats_state("disconnected")
-
-        async def reconnected() -> None:
-            self._nats_state("connected")
-            self._wake.set()
-
-        async def failed(exc: Exception) -> None:
-            # Called on every failed reconnect attempt: one line when the state changes,
-            # not a traceback per attempt (nats-py's default).
-            self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
-
-        while not self._stop.is_set():
-            try:
-                client = await nats.connect(
-                    self.nats_url,
-                    connect_timeout=2,
-                    max_reconnect_attempts=-1,
-                    disconnected_cb=disconnected,
-                    reconnected_cb=reconnected,
-                    error_cb=failed,
-                )
-            except (NatsError, OSError) as exc:
-                self._nats_state(f"unreachable: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(2)
-                continue
-            await client.subscribe(f"{self.nats_subject_prefix}.swap.>", cb=wake)
-            await client.subscribe(f"{self.nats_subject_prefix}.deployment.>", cb=wake)
-            self._nats_state("connected")
-            while not self._stop.is_set():
-                await asyncio.sleep(0.2)
-            await client.close()
-
-    def _nats_state(self, state: str) -> None:
-        if state != self.status.nats:
-            log.log(
-                logging.INFO if state == "connected" else logging.WARNING,
-                "registry events (NATS %s): %s",
-                without_credentials(self.nats_url),
-                state,
-            )
-        self.status.nats = state
 
     # -- what the service reports ----------------------------------------------------------
 

@@ -28,8 +28,12 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Routes that answer without a key: probes, and the API's description.
 PUBLIC = frozenset({"/livez", "/healthz", "/readyz", "/docs.json", "/schema.json", "/"})
-# The only paths that get request metrics: an unknown path must not add series.
+# The only paths that get request metrics (with the `routes` a gate is given): an unknown
+# path, an undeclared strategy's among them, must not add series.
 MEASURED = frozenset({"/predict", "/signal", "/v1/model", "/metrics", *PUBLIC})
+# Where a checked body is left for the route (the request scope's state): it is not parsed
+# twice.
+VALIDATED_BODY = "trade2026.validated_body"
 # Bodies up to this size are checked on the event loop (microseconds).
 _PARSE_INLINE = 16 * 1024
 # The API page's scripts and styles.
@@ -44,13 +48,16 @@ class RequestGate:
         bodies: dict[str, tuple[type[BaseModel], int]],
         api_keys: dict[str, frozenset[str]] | None,
         openapi: Callable[[], dict[str, Any]],
+        routes: frozenset[str] = frozenset(),
         namespace: str = "bentoml_service",
     ) -> None:
         """`bodies`: per POST path, its request model and the largest body accepted, in
         bytes. `api_keys`: SHA-256 of each key → its scopes; None: no key needed.
-        `openapi`: the API's description, served at /docs.json."""
+        `openapi`: the API's description, served at /docs.json. `routes`: more paths that
+        get request metrics (the bodies' paths always do)."""
         self.app = app
         self.bodies = bodies
+        self.measured = MEASURED | routes | frozenset(bodies)
         self.api_keys = api_keys
         self.openapi = openapi
         self._openapi_body: bytes | None = None
@@ -61,7 +68,7 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path not in MEASURED:
+        if path not in self.measured:
             await self._gate(path, scope, receive, send)
             return
         start = default_timer()
@@ -119,18 +126,13 @@ class RequestGate:
                 # serves every other request of this worker meanwhile.
                 import anyio.to_thread
 
-                await anyio.to_thread.run_sync(model.model_validate_json, body)
+                validated = await anyio.to_thread.run_sync(model.model_validate_json, body)
             else:
-                model.model_validate_json(body)
+                validated = model.model_validate_json(body)
         except ValidationError as exc:
-            await _answer(
-                send,
-                400,
-                _summary(exc),
-                path=path,
-                detail=exc.errors(include_url=False, include_context=False, include_input=False),
-            )
+            await _answer(send, 400, path=path, **validation_problem(exc))
             return
+        scope.setdefault("state", {})[VALIDATED_BODY] = validated
         await self.app(scope, _replay(body), send)
 
     def _refused(self, scope: Scope, needed: str) -> tuple[int, str] | None:
@@ -230,6 +232,14 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+def validation_problem(exc: ValidationError) -> dict[str, Any]:
+    """The answer to a body that does not fit its model: `error` and `detail`."""
+    return {
+        "error": _summary(exc),
+        "detail": exc.errors(include_url=False, include_context=False, include_input=False),
+    }
+
+
 def _summary(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False):
@@ -240,10 +250,10 @@ def _summary(exc: ValidationError) -> str:
 
 
 async def _answer(
-    send: Send, status: int, message: str, *, path: str = "", detail: Any = None
+    send: Send, status: int, error: str, *, path: str = "", detail: Any = None
 ) -> None:
-    log.info("refused %s: %d %s", path or "request", status, message[:300])
-    payload: dict[str, Any] = {"error": message}
+    log.info("refused %s: %d %s", path or "request", status, error[:300])
+    payload: dict[str, Any] = {"error": error}
     if detail is not None:
         payload["detail"] = detail
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []

@@ -1,4 +1,6 @@
-"""Serving's one settings object: environment variables, read when the service starts."""
+"""Serving's one settings object: environment variables, read when the service starts.
+Which strategies are served, and each one's registry slot, come from the strategy
+declarations (`TRADE2026_STRATEGIES_DIR`, see `AssetsSettings`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trade2026_assets.settings import AssetsSettings
 
-# What a serving API key may grant: the APIs (/predict, /signal, /v1/*), /metrics.
+# What a serving API key may grant: the APIs (/strategies/*, /predict, /signal, /v1/*),
+# /metrics.
 API_SCOPES = frozenset({"predict", "metrics"})
 
 
@@ -27,7 +30,6 @@ class ServingSettings(BaseSettings):
     )
     registry_timeout_s: float = Field(default=5.0, gt=0, le=60)
     environment: str = Field(default="production", description="Registry environment served.")
-    slot: str = Field(default="default_ml_strategy", description="Registry slot served.")
     poll_interval_s: float = Field(
         default=1.0, gt=0, le=300, description="How often the registry is asked what is live."
     )

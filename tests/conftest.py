@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
 
-from registry_service.db import temporary_postgres_database
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TRADE2026_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-# A Feast Redis connection string (host:port[,password=…]).
-REDIS_TEST_CONNECTION = os.environ.get("TRADE2026_TEST_REDIS", "127.0.0.1:6379")
-NATS_TEST_URL = os.environ.get("TRADE2026_TEST_NATS_URL", "nats://127.0.0.1:4222")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def delete_stream(name: str, url: str = NATS_TEST_URL) -> None:
-    """Remove a JetStream stream a test or benchmark made (absent is fine)."""
-
-    async def delete() -> None:
-        connection = await nats.connect(url, connect_timeout=2)
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await connection.jetstream().delete_stream(name)
-        await connection.close()
-
-    asyncio.run(delete())
+from scripts.harness.services import POSTGRES_ADMIN_URL, temporary_postgres_database
 
 
 @pytest.fixture
@@ -55,3 +24,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'registry.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_strategy_unless_asked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Most tests build the code location over a universe of their own (other symbols than
+    the demo's), which the shipped `swing_logit` (SYNB, SYNC, SYND) does not fit: they see
+    the shipped default strategy alone, which trades any universe. Tests of several
+    strategies pass their own directory (`strategies_dir=` or TRADE2026_STRATEGIES_DIR)."""
+    import os
+    import shutil
+
+    from trade2026_assets.settings import STRATEGIES_DIR
+
+    directory = tmp_path_factory.mktemp("strategies")
+    shutil.copy(STRATEGIES_DIR / "default_ml_strategy.yaml", directory)
+    saved = os.environ.get("TRADE2026_STRATEGIES_DIR")
+    os.environ.setdefault("TRADE2026_STRATEGIES_DIR", str(directory))
+    yield
+    if saved is None:
+        os.environ.pop("TRADE2026_STRATEGIES_DIR", None)

@@ -19,7 +19,6 @@ class RegistryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     )
     timeout_s: float = Field(default=10.0, gt=0, description="Timeout of each HTTP call.")
     environment: str = Field(default="production", description="Environment swapped in.")
-    slot: str = Field(default="default_ml_strategy", description="Slot swapped in.")
 
     def client(self) -> RegistryClient:
         return RegistryClient(self.url, api_key=self.api_key or None, timeout=self.timeout_s)

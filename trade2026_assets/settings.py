@@ -3,6 +3,7 @@ the definitions (never at import)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,9 +11,12 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trade2026_assets.sources import Sources, symbol_problem
+from trade2026_assets.strategy.declaration import Strategies, load_strategies
 
 # The Feast repository next to the package (the repository root's `feature_repo/`).
 FEATURE_REPO = Path(__file__).resolve().parents[1] / "feature_repo"
+# The strategy declarations shipped with the repository (the demo's two).
+STRATEGIES_DIR = Path(__file__).resolve().parents[1] / "strategies"
 DEMO_SYMBOLS = ("SYNA", "SYNB", "SYNC", "SYND", "SYNE")
 # Variables that point a component at a server of the production profile; the embedded
 # demo and `make up` drop them.
@@ -38,7 +42,7 @@ class AssetsSettings(BaseSettings):
     market_source: Literal["synthetic", "files"] = "synthetic"
     # Synthetic bars.
     synthetic_seed: int = 7
-    synthetic_bars: int = Field(default=5000, ge=1)
+    synthetic_bars: int = Field(default=15_000, ge=1)
     synthetic_bar_minutes: int = Field(default=60, ge=1)
     # ISO-8601 time of the first bar; empty ends the bars at the last whole bar before now,
     # so that the online features are fresh.
@@ -64,6 +68,11 @@ class AssetsSettings(BaseSettings):
     bars_close_column: str = ""
     bars_volume_column: str = ""
 
+    strategies_dir: Path = Field(
+        default=STRATEGIES_DIR,
+        description="Directory of strategy declarations (*.yaml), one strategy per file.",
+    )
+
     # Feature store: the Feast repository and the project that namespaces its registry and
     # online keys.
     feature_repo: Path = FEATURE_REPO
@@ -79,22 +88,17 @@ class AssetsSettings(BaseSettings):
         default="http://127.0.0.1:8350", description="The registry service's base URL."
     )
     registry_timeout_s: float = Field(default=10.0, gt=0, le=60)
-    strategy_slot: str = Field(
-        default="default_ml_strategy", description="Registry slot the models are swapped into."
-    )
-    # Auto-swap: how often the sensor ticks, how long serving has to acknowledge a swap
-    # before it is rolled back, how long one tick waits for that, and how many serving
-    # workers must acknowledge.
+    # The auto-swap sensors (one per strategy): on or off, and how often they tick. What
+    # a swap waits for is each strategy's own (its declaration's `swap`).
     auto_swap_sensor: Literal["running", "stopped"] = "running"
     auto_swap_interval_s: int = Field(default=30, ge=1, le=3600)
-    auto_swap_ack_deadline_s: float = Field(default=60.0, gt=0, le=3600)
-    auto_swap_ack_wait_s: float = Field(default=10.0, ge=0, le=45)
-    auto_swap_min_acks: int = Field(default=1, ge=1, le=64)
     # Daily market data and weekly retraining: off unless asked for.
     schedules: Literal["running", "stopped"] = "stopped"
 
     # The symbols of the sources file, when it decides the universe.
     _source_symbols: list[str] = PrivateAttr(default_factory=list)
+    # The sources file as read when the settings were validated (read once).
+    _sources: Sources | None = PrivateAttr(default=None)
 
     @field_validator("symbols")
     @classmethod
@@ -119,6 +123,7 @@ class AssetsSettings(BaseSettings):
             )
         self.market_source = "files"
         sources = Sources.from_file(self.sources_file)
+        self._sources = sources
         if "symbols" in self.model_fields_set:
             for symbol in symbol_list(self.symbols):
                 sources.source_of(symbol)
@@ -130,6 +135,23 @@ class AssetsSettings(BaseSettings):
     def universe(self) -> list[str]:
         """TRADE2026_SYMBOLS; with a sources file and no TRADE2026_SYMBOLS, its symbols."""
         return self._source_symbols or symbol_list(self.symbols)
+
+    def source_symbols(self) -> dict[str, list[str]]:
+        """Each named market-data source and the universe's symbols it serves."""
+        if self.sources_file is None:
+            return {self.market_source: self.universe}
+        sources = self._sources or Sources.from_file(self.sources_file)
+        named: dict[str, list[str]] = {}
+        for symbol in self.universe:
+            named.setdefault(sources.source_of(symbol).name, []).append(symbol)
+        return named
+
+    def strategies(self) -> Strategies:
+        """The declared strategies, checked against this universe; StrategiesError names
+        every problem of every file."""
+        return load_strategies(
+            self.strategies_dir, symbols=self.universe, sources=self.source_symbols()
+        )
 
     @property
     def warehouse_path(self) -> Path:
@@ -144,6 +166,14 @@ class AssetsSettings(BaseSettings):
         return self.home / "feature_store"
 
 
+# Variables of earlier versions whose values now live in each strategy's declaration.
+MOVED_TO_DECLARATIONS = {
+    "TRADE2026_STRATEGY_SLOT": "the strategy's name (its file's `name`)",
+    "TRADE2026_AUTO_SWAP_ACK_DEADLINE_S": "`swap.ack_deadline_s`",
+    "TRADE2026_AUTO_SWAP_MIN_ACKS": "`swap.min_acks`",
+}
+
+
 class SettingsError(ValueError):
     """The environment's settings are invalid: one line per problem, naming the variable."""
 
@@ -151,6 +181,18 @@ class SettingsError(ValueError):
 def load_settings(**overrides: Any) -> AssetsSettings:
     """The settings from the environment (and `overrides`); SettingsError, worded for the
     user who set the variables, instead of pydantic's report."""
+    moved = [
+        f"{name}: no longer read; set {where} in the strategy declaration instead"
+        for name, where in MOVED_TO_DECLARATIONS.items()
+        if name in os.environ
+    ]
+    if "TRADE2026_AUTO_SWAP_ACK_WAIT_S" in os.environ:
+        moved.append(
+            "TRADE2026_AUTO_SWAP_ACK_WAIT_S: no longer read; a sensor tick no longer waits for "
+            "acknowledgements (later ticks follow a swap up): unset it"
+        )
+    if moved:
+        raise SettingsError("; ".join(moved))
     try:
         return AssetsSettings(**overrides)
     except ValidationError as err:

@@ -35,9 +35,6 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         "embedded profile); empty lets the tracking server decide.",
     )
     experiment: str = Field(default="trade2026", description="Experiment name.")
-    registered_model: str = Field(
-        default="default_ml_strategy", description="Registered model that versions go to."
-    )
     ui_url: str = Field(
         default="http://127.0.0.1:5000",
         description="MLflow UI base URL used for links in asset metadata.",
@@ -90,5 +87,5 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
-    def model_version_url(self, version: str) -> str:
-        return f"{self.ui_url.rstrip('/')}/#/models/{self.registered_model}/versions/{version}"
+    def model_version_url(self, registered_model: str, version: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/models/{registered_model}/versions/{version}"

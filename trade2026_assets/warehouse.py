@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from trade2026_assets.feature_catalog import DEFAULT_FEATURES, FEATURE_NAMES
 from trade2026_assets.feature_store.frame import CREATED_COLUMN, TIMESTAMP_COLUMN, VIEW_FIELDS
-from trade2026_assets.indicators import OUTPUT_COLUMNS
-from trade2026_assets.ml.training_set import FEATURES as MODEL_FEATURES
 from trade2026_assets.processes import alive
+from trade2026_assets.technical_indicators import BAR_COLUMNS, OUTPUT_COLUMNS
 
 # chDB holds one embedded server per process: every session in this process goes through it.
 _PROCESS_LOCK = threading.RLock()
@@ -68,9 +68,32 @@ class TableSpec:
     types: tuple[tuple[str, pa.DataType], ...] = ()
     # The column the table is partitioned by (`replace_partitions` swaps its values).
     partition_column: str = "symbol"
+    # (column, ClickHouse type) of columns added since the table was first created: a
+    # warehouse created by an earlier version gains them (`schema_statements`).
+    added_columns: tuple[tuple[str, str], ...] = ()
 
     def arrow_type(self, column: str) -> pa.DataType:
         return dict(self.types).get(column, pa.float64())
+
+    def schema_statements(self) -> list[str]:
+        """Create the table if it is missing, and add the columns a table created by an
+        earlier version lacks (existing rows read the type's default)."""
+        return [
+            self.ddl,
+            *(
+                "ALTER TABLE "
+                + quote_identifier(self.name)
+                + " ADD COLUMN IF NOT EXISTS "
+                + quote_identifier(column)
+                + " "
+                + column_type
+                for column, column_type in self.added_columns
+            ),
+        ]
+
+
+def _float_columns(names: Sequence[str], column_type: str = "Float64") -> str:
+    return ",\n".join(f"        {name} {column_type}" for name in names)
 
 
 BARS = TableSpec(
@@ -99,33 +122,25 @@ BARS = TableSpec(
 
 FEATURES = TableSpec(
     name="features",
-    columns=("symbol", "ts", "close", *OUTPUT_COLUMNS, "indicator_set"),
+    columns=("symbol", "ts", *BAR_COLUMNS, *OUTPUT_COLUMNS, "indicator_set"),
     types=(
         ("symbol", pa.string()),
         ("ts", pa.timestamp("ms", tz="UTC")),
         ("indicator_set", pa.string()),
     ),
-    ddl="""
+    # A symbol's partition holds every indicator set its strategies need, side by side.
+    ddl=f"""
     CREATE TABLE IF NOT EXISTS features (
         symbol LowCardinality(String),
         ts DateTime64(3, 'UTC'),
-        close Float64,
-        ret_1 Float64,
-        log_ret_1 Float64,
-        volatility Float64,
-        rsi Float64,
-        macd Float64,
-        macd_signal Float64,
-        macd_hist Float64,
-        bb_upper Float64,
-        bb_middle Float64,
-        bb_lower Float64,
+{_float_columns((*BAR_COLUMNS, *OUTPUT_COLUMNS))},
         indicator_set LowCardinality(String)
     )
     ENGINE = MergeTree
     PARTITION BY symbol
-    ORDER BY (symbol, ts)
+    ORDER BY (symbol, indicator_set, ts)
     """,
+    added_columns=tuple((name, "Float64") for name in ("high", "low", "volume", "atr")),
 )
 
 INDICATOR_SETS = TableSpec(
@@ -145,7 +160,8 @@ INDICATOR_SETS = TableSpec(
 
 TRAINING_SETS = TableSpec(
     name="training_sets",
-    columns=("training_set", "split", "symbol", "ts", "close", *MODEL_FEATURES, "label"),
+    # Every catalog feature, whichever a strategy reads: one table serves every strategy.
+    columns=("training_set", "split", "symbol", "ts", "close", *FEATURE_NAMES, "label"),
     types=(
         ("training_set", pa.string()),
         ("split", pa.string()),
@@ -154,30 +170,25 @@ TRAINING_SETS = TableSpec(
         ("label", pa.uint8()),
     ),
     partition_column="training_set",
-    # One partition per content hash: a set is written once and never changes.
-    ddl="""
+    # One partition per content hash: a set is written once and never changes. A feature
+    # the set's strategy does not read may be undefined on its rows (a longer lookback).
+    ddl=f"""
     CREATE TABLE IF NOT EXISTS training_sets (
         training_set LowCardinality(String),
         split LowCardinality(String),
         symbol LowCardinality(String),
         ts DateTime64(3, 'UTC'),
         close Float64,
-        ret_1 Float64,
-        ret_1_lag1 Float64,
-        ret_1_lag2 Float64,
-        volatility Float64,
-        rsi Float64,
-        macd_norm Float64,
-        macd_signal_norm Float64,
-        macd_hist_norm Float64,
-        bb_pctb Float64,
-        bb_width Float64,
+{_float_columns(FEATURE_NAMES, "Nullable(Float64)")},
         label UInt8
     )
     ENGINE = MergeTree
     PARTITION BY training_set
     ORDER BY (training_set, split, symbol, ts)
     """,
+    added_columns=tuple(
+        (name, "Nullable(Float64)") for name in FEATURE_NAMES if name not in DEFAULT_FEATURES
+    ),
 )
 
 SERVING_FEATURES = TableSpec(
@@ -191,34 +202,21 @@ SERVING_FEATURES = TableSpec(
     ),
     # The Feast offline source of the production profile (the embedded one reads the same
     # rows from Parquet files): what the online store is materialized from.
-    ddl="""
+    ddl=f"""
     CREATE TABLE IF NOT EXISTS serving_features (
         symbol LowCardinality(String),
         ts DateTime64(3, 'UTC'),
-        close Float64,
-        rsi Float64,
-        macd Float64,
-        macd_signal Float64,
-        macd_histogram Float64,
-        bb_upper Float64,
-        bb_middle Float64,
-        bb_lower Float64,
-        ret_1 Float64,
-        ret_1_lag1 Float64,
-        ret_1_lag2 Float64,
-        volatility Float64,
-        macd_norm Float64,
-        macd_signal_norm Float64,
-        macd_hist_norm Float64,
-        bb_pctb Float64,
-        bb_width Float64,
+{_float_columns(VIEW_FIELDS)},
         indicator_set LowCardinality(String),
         created_at DateTime64(3, 'UTC')
     )
     ENGINE = MergeTree
     PARTITION BY symbol
-    ORDER BY (symbol, ts)
+    ORDER BY (symbol, indicator_set, ts)
     """,
+    added_columns=tuple(
+        (name, "Float64") for name in ("atr", "momentum_5", "momentum_20", "range_atr", "volume_z")
+    ),
 )
 
 DATA_VERSIONS = TableSpec(
@@ -479,7 +477,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def ensure_schema(self) -> None:
         with self.session() as session:
             for table in TABLES:
-                session.command(table.ddl)
+                for statement in table.schema_statements():
+                    session.command(statement)
 
     def query_arrow(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
         with self.session() as session:
@@ -510,7 +509,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         exactly as it was; the staging table is dropped either way."""
         staged = StagedWrite(self, table, list(partitions))
         with self.session() as session:
-            session.command(table.ddl)
+            for statement in table.schema_statements():
+                session.command(statement)
             self._drop_abandoned_staging(session, table)
             session.command(
                 "CREATE TABLE "

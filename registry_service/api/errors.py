@@ -52,7 +52,7 @@ _ERRORS = {
     409: "The resource's state does not allow it (`conflict`, `swap_conflict`).",
     413: "The request body exceeds REGISTRY_MAX_BODY_BYTES (`payload_too_large`).",
     422: "Invalid parameters or body (`validation_error`, `idempotency_key_reused`, "
-    "`unstorable_value`).",
+    "`unstorable_value`, `config_invalid`).",
     503: "The database is unavailable; retry (`database_unavailable`).",
 }
 
@@ -204,8 +204,8 @@ class BodySizeLimit:
 class JsonBodies:
     """The API speaks JSON only: read form-labelled or unlabelled bodies as JSON.
 
-    `curl -d` labels bodies application/x-www-form-urlencoded, and the seed's examples rely
-    on it; a body that is not JSON still fails with a 422 naming the parse error.
+    `curl -d` labels bodies application/x-www-form-urlencoded, and the API's documented curl
+    examples rely on it; a body that is not JSON still fails with a 422 naming the parse error.
     """
 
     _RELABEL = (b"", b"application/x-www-form-urlencoded")

@@ -136,7 +136,7 @@ def nginx_bytes(size: str) -> int:
 def test_the_load_balancer_admits_a_full_predict_batch(config: dict[str, Any]) -> None:
     import random
 
-    from trade2026_assets.ml.training_set import FEATURES
+    from trade2026_assets.feature_catalog import DEFAULT_FEATURES as FEATURES
 
     limit = re.search(r"^\s*client_max_body_size\s+(\w+);", (DOCKER / "nginx.conf").read_text(),
                       re.M)  # fmt: skip

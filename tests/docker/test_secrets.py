@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from scripts.harness.services import POSTGRES_ADMIN_URL
 from tests.docker.conftest import DOCKER, PLACEHOLDER, secret_names, secret_value
 
 # Which secret each service is given (anywhere in its environment or command).

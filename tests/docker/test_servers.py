@@ -23,7 +23,7 @@ import pytest
 import redis
 from nats.errors import NoServersError
 
-from tests.conftest import free_port
+from scripts.harness.services import free_port
 from tests.docker.conftest import DOCKER
 
 

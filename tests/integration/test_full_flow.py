@@ -24,22 +24,28 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from mlflow import MlflowClient
 
 from registry_service.client import RegistryClient
-from serving.process import ServingProcess
-from tests.conftest import free_port
-from tests.serving.stack import registry_process, serving_process
-from tests.trade2026_assets.dagster_runs import resource_of, run_job, run_market_data_job
-from trade2026_assets.auto_swap import SENSOR_NAME, SwapPolicy, build_auto_swap_sensor
-from trade2026_assets.definitions import TRAINING_JOB, build_definitions
+from scripts.harness.dagster_runs import resource_of, run_job, run_market_data_job
+from scripts.harness.registry import registry_process
+from scripts.harness.services import free_port
+from scripts.harness.serving import ServingProcess, serving_process
+from scripts.harness.strategy_models import WEAKER_DEFAULT
+from tests.trade2026_assets.declarations import default_with, write_strategies
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_key
+from trade2026_assets.defs.deploy.registry_steps import CursorState
+from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 from trade2026_assets.registry import RegistryResource
-from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.settings import STRATEGIES_DIR, AssetsSettings
+from trade2026_assets.strategy.declaration import SwapPolicy, parse_declaration
 from trade2026_assets.tracking import MlflowResource
 
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
 MODEL = "default_ml_strategy"
-# A deliberately small model (test AUC ~0.60 here) and the default one (~0.61).
-WEAK = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
+DECLARATION = parse_declaration(
+    (STRATEGIES_DIR / f"{MODEL}.yaml").read_text(), origin=f"{MODEL}.yaml"
+)
+WEAK = WEAKER_DEFAULT
 DEFAULT: dict[str, Any] = {}
-ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 
 
 @dataclass
@@ -51,22 +57,22 @@ class Loop:
     serving: ServingProcess
     resources: dict[str, Any]
     mlflow: MlflowClient
+    settings: AssetsSettings
     cursor: str | None = None
 
-    def train(self, config: dict[str, Any]) -> str:
-        """A training run; the registered model version."""
+    def train(self, changes: dict[str, Any]) -> str:
+        """Edit the declaration (as a user edits the file), load the definitions again and
+        run the strategy's training job; the registered version."""
+        write_strategies(self.settings.strategies_dir, {MODEL: default_with(**changes)})
         outcome = run_job(
-            self.defs,
-            TRAINING_JOB,
-            instance=self.instance,
-            run_config={"ops": {"xgb_model": {"config": config}}},
+            build_definitions(self.settings), DECLARATION.training_job, instance=self.instance
         )
         assert outcome.success, outcome.failures
-        return str(outcome.metadata_of["xgb_model"]["model_version"])
+        return str(outcome.metadata_of[f"{MODEL}/model"]["model_version"])
 
     def tick(self, sensor: dg.SensorDefinition | None = None) -> SensorExecutionData:
         """One evaluation of the sensor; its events are stored as the daemon stores them."""
-        sensor = sensor or self.defs.resolve_sensor_def(SENSOR_NAME)
+        sensor = sensor or self.defs.resolve_sensor_def(DECLARATION.sensor_name)
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, resources=self.resources
         )
@@ -76,11 +82,26 @@ class Loop:
             self.instance.report_runless_asset_event(event)
         return data
 
+    def tick_until_recorded(
+        self, sensor: dg.SensorDefinition | None = None, timeout_s: float = 20
+    ) -> SensorExecutionData:
+        """Ticks until one records what became of the candidate: a tick never waits for
+        serving, a requested swap is followed up by the next ticks (here every 0.2 s)."""
+        give_up = time.monotonic() + timeout_s
+        while True:
+            data = self.tick(sensor)
+            pending = CursorState.parse(data.cursor, sensor_name=MODEL).pending
+            if data.asset_events or pending is None or time.monotonic() > give_up:
+                return data
+            time.sleep(0.2)
+
     def serving_version(self, expected: str, timeout_s: float = 20) -> str:
-        """The version /predict answers with, once it is `expected` (or the timeout)."""
+        """The version /signal answers with, once it is `expected` (or the timeout)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            answer = httpx.post(f"{self.serving.url}/predict", json={"features": [ROW]}, timeout=5)
+            answer = httpx.post(
+                f"{self.serving.url}/signal", json={"symbols": SYMBOLS[:1]}, timeout=5
+            )
             version = str(answer.json().get("version")) if answer.status_code == 200 else ""
             if version == expected or time.monotonic() > deadline:
                 return version
@@ -125,7 +146,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
                 synthetic_bars=4000,
                 synthetic_predictability=0.2,
                 registry_url=registry.url,
-                auto_swap_ack_wait_s=20,
+                strategies_dir=write_strategies(home / "strategies", {MODEL: default_with()}),
             )
             defs = build_definitions(settings)
             registry_resource = resource_of(defs, "registry", RegistryResource)
@@ -147,6 +168,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
             serving=serving,
             resources={"registry": registry_resource, "mlflow": mlflow_resource},
             mlflow=MlflowClient(tracking_uri=uri, registry_uri=uri),
+            settings=settings,
         )
 
 
@@ -184,12 +206,12 @@ def test_features_train_serve_signal(loop: Loop) -> None:
     serving answers with it, from the online features."""
     no_model = loop.tick()
     assert no_model.skip_message
-    assert "no xgb_model materialization" not in no_model.skip_message
+    assert f"no new {MODEL}/model materialization" in no_model.skip_message
     version = loop.train(WEAK)
     first = loop.tick()
     (event,) = first.asset_events
     assert first.skip_message == event.description
-    assert f"first deployment: model version {version} is live" in str(event.description)
+    assert f"first deployment: {MODEL}/model version {version} is live" in str(event.description)
     recorded = _metadata(event)
     assert recorded["status"] == "live"
     assert recorded["model_version"] == version
@@ -211,9 +233,13 @@ def test_a_better_model_is_swapped_in_and_served(loop: Loop) -> None:
     previous = loop.champion()
     cursor_before = loop.cursor
     version = loop.train(DEFAULT)
-    data = loop.tick()
+    requested = loop.tick()
+    assert str(requested.skip_message).startswith("requested swap ")
+    data = loop.tick_until_recorded()
     (event,) = data.asset_events
-    assert f"model version {version} is live in production/{MODEL}" in str(data.skip_message)
+    assert f"{MODEL}/model version {version} is live in production/{MODEL}" in str(
+        data.skip_message
+    )
     recorded = _metadata(event)
     assert recorded["status"] == "live", event.description
     assert recorded["swap_type"] == "automatic"
@@ -228,13 +254,16 @@ def test_a_better_model_is_swapped_in_and_served(loop: Loop) -> None:
     assert "online_offline_parity passed" in swap.reason
     assert swap.idempotency_key == f"auto-swap:{MODEL}:model-{version}"
 
-    # Lineage: the swap is a materialization of deployed_strategy, downstream of xgb_model.
-    stored = loop.instance.get_latest_materialization_event(dg.AssetKey("deployed_strategy"))
+    # Lineage: the swap is a materialization of the strategy's deployed_strategy, downstream
+    # of its model.
+    stored = loop.instance.get_latest_materialization_event(deployed_strategy_key(DECLARATION))
     assert stored is not None
     assert stored.asset_materialization is not None
     assert stored.asset_materialization.metadata["swap_id"].value == recorded["swap_id"]
     graph = loop.defs.resolve_asset_graph()
-    assert dg.AssetKey("xgb_model") in graph.get(dg.AssetKey("deployed_strategy")).parent_keys
+    assert (
+        dg.AssetKey([MODEL, "model"]) in graph.get(deployed_strategy_key(DECLARATION)).parent_keys
+    )
 
     # The same tick evaluated again (an old cursor) swaps nothing.
     automatic = _automatic_swaps(loop)
@@ -253,12 +282,12 @@ def test_a_worse_model_is_not_swapped_and_the_tick_says_why(loop: Loop) -> None:
     data = loop.tick()
     assert not data.asset_events
     assert data.skip_message is not None
-    assert f"xgb_model version {version}" in data.skip_message
+    assert f"{MODEL}/model version {version}" in data.skip_message
     assert f"lost to champion version {champion}" in data.skip_message
-    assert "candidate_test_auc" in data.skip_message
+    assert "candidate_wf_auc" in data.skip_message
     assert loop.live_model_uri() == live
     quiet = loop.tick()
-    assert quiet.skip_message == "no new xgb_model materialization"
+    assert quiet.skip_message == f"no new {MODEL}/model materialization"
 
 
 def test_a_model_serving_cannot_load_is_rolled_back(loop: Loop) -> None:
@@ -268,9 +297,9 @@ def test_a_model_serving_cannot_load_is_rolled_back(loop: Loop) -> None:
     # better than the champion again.
     weak = _weak_version(loop)
     loop.mlflow.set_registered_model_alias(MODEL, "champion", weak)
-    version = loop.train({"seed": 1})
+    version = loop.train({"model": {"params": {"seed": 3}}})
     _delete_artifacts(loop.mlflow, version)
-    data = loop.tick()
+    data = loop.tick_until_recorded()
     (event,) = data.asset_events
     recorded = _metadata(event)
     assert recorded["status"] == "rolled_back", event.description
@@ -288,12 +317,14 @@ def test_no_acknowledgement_by_the_deadline_rolls_back(loop: Loop) -> None:
     """Serving runs 2 workers: asking for 3 acknowledgements makes this swap time out."""
     live_uri = loop.live_model_uri()
     sensor = build_auto_swap_sensor(
+        DECLARATION.model_copy(update={"swap": SwapPolicy(ack_deadline_s=2, min_acks=3)}),
         interval_s=30,
-        policy=SwapPolicy(ack_deadline_s=2, ack_wait_s=0, min_acks=3),
         running=False,
     )
     loop.mlflow.set_registered_model_alias(MODEL, "champion", _weak_version(loop))
-    version = loop.train({"seed": 2})
+    version = loop.train({"model": {"params": {"seed": 4}}})
+    requested = loop.tick(sensor)
+    assert str(requested.skip_message).startswith("requested swap ")
     waiting = loop.tick(sensor)
     assert waiting.skip_message is not None
     assert "is waiting for serving:" in waiting.skip_message

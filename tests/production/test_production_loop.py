@@ -1,7 +1,8 @@
-"""Step 7's loop in the production profile, on the real PostgreSQL, Redis and NATS of this
-machine and an MLflow tracking server process (see stack.py): market data into the Redis
-online store, a first model deployed by the sensor, a better one swapped in, serving
-following over NATS (its poll is 30 s, longer than the sensor waits), signals from Redis."""
+"""The whole loop in the production profile, on the real PostgreSQL, Redis and NATS of this
+machine and an MLflow tracking server process (see scripts/harness/production.py): market
+data into the Redis online store, a first model of the default strategy deployed by its
+sensor, a better one (its declaration edited) swapped in, serving following over NATS (its
+poll is 30 s, longer than the test follows the swap up), signals from Redis."""
 
 from __future__ import annotations
 
@@ -17,51 +18,68 @@ import nats
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import NATS_TEST_URL
-from tests.production.stack import ProductionStack, production_stack
-from tests.trade2026_assets.dagster_runs import run_job, run_market_data_job
-from trade2026_assets.auto_swap import SENSOR_NAME
-from trade2026_assets.definitions import TRAINING_JOB
+from scripts.harness.dagster_runs import run_job, run_market_data_job
+from scripts.harness.production import ProductionStack, production_stack
+from scripts.harness.services import NATS_TEST_URL
+from scripts.harness.strategy_models import WEAKER_DEFAULT
+from tests.trade2026_assets.declarations import default_with, write_strategies
+from trade2026_assets.definitions import build_definitions
+from trade2026_assets.defs.deploy.registry_steps import CursorState
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY, StrategyDeclaration
 
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
-WEAK = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
+DECLARATION = StrategyDeclaration(name=DEFAULT_STRATEGY)
+WEAK = WEAKER_DEFAULT
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]:
+    home = tmp_path_factory.mktemp("production")
+    strategies = write_strategies(home / "strategies", {DEFAULT_STRATEGY: default_with()})
     with production_stack(
-        tmp_path_factory.mktemp("production"), symbols=SYMBOLS, synthetic_bars=4000
+        home, symbols=SYMBOLS, synthetic_bars=4000, strategies_dir=strategies
     ) as stack:
         yield stack
 
 
-def train(prod: ProductionStack, config: dict[str, Any]) -> str:
+def train(prod: ProductionStack, changes: dict[str, Any]) -> str:
+    """Edit the default strategy's declaration (as a user edits its file), load the
+    definitions again and run its training job; the registered version."""
+    write_strategies(prod.settings.strategies_dir, {DEFAULT_STRATEGY: default_with(**changes)})
     outcome = run_job(
-        prod.defs,
-        TRAINING_JOB,
-        instance=prod.instance,
-        run_config={"ops": {"xgb_model": {"config": config}}},
+        build_definitions(prod.settings), DECLARATION.training_job, instance=prod.instance
     )
     assert outcome.success, outcome.failures
-    return str(outcome.metadata_of["xgb_model"]["model_version"])
+    return str(outcome.metadata_of[f"{DEFAULT_STRATEGY}/model"]["model_version"])
 
 
-def tick(prod: ProductionStack, cursor: str | None) -> Any:
-    sensor = prod.defs.resolve_sensor_def(SENSOR_NAME)
-    context = dg.build_sensor_context(
-        instance=prod.instance, cursor=cursor, resources=prod.resources
-    )
-    data = sensor.evaluate_tick(context)
-    for event in data.asset_events:
-        prod.instance.report_runless_asset_event(event)
-    return data
+def tick(prod: ProductionStack, cursor: str | None, timeout_s: float = 20) -> Any:
+    """Ticks of the default strategy's sensor until one records what became of its
+    candidate: a tick never waits for serving, so a requested swap is followed up by the
+    next ticks (here every half second, as a daemon ticking that often would)."""
+    sensor = prod.defs.resolve_sensor_def(DECLARATION.sensor_name)
+    give_up = time.monotonic() + timeout_s
+    while True:
+        context = dg.build_sensor_context(
+            instance=prod.instance, cursor=cursor, resources=prod.resources
+        )
+        data = sensor.evaluate_tick(context)
+        for event in data.asset_events:
+            prod.instance.report_runless_asset_event(event)
+        cursor = data.cursor
+        pending = CursorState.parse(cursor, sensor_name=sensor.name).pending
+        if data.asset_events or pending is None or time.monotonic() > give_up:
+            return data
+        time.sleep(0.5)
 
 
 def serving_version(prod: ProductionStack, expected: str, timeout_s: float = 20) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
-        answer = httpx.post(f"{prod.serving.url}/predict", json={"features": [ROW]}, timeout=5)
+        answer = httpx.post(
+            f"{prod.serving.url}{DECLARATION.route}/predict", json={"features": [ROW]}, timeout=5
+        )
         version = str(answer.json().get("version")) if answer.status_code == 200 else ""
         if version == expected or time.monotonic() > deadline:
             return version
@@ -78,6 +96,8 @@ def stream_messages(stream: str) -> int:
     return asyncio.run(count())
 
 
+# A whole loop of real services: minutes on two busy cores.
+@pytest.mark.timeout(900)
 def test_the_loop_runs_on_the_production_profile(prod: ProductionStack) -> None:
     # Storage is where the profile says.
     assert type(prod.instance.run_storage).__name__ == "PostgresRunStorage"
@@ -101,14 +121,16 @@ def test_the_loop_runs_on_the_production_profile(prod: ProductionStack) -> None:
     recorded = {key: value.value for key, value in event.metadata.items()}
     assert recorded["status"] == "live", event.description
     assert recorded["swap_type"] == "automatic"
-    # Both workers took it within the tick's 20 s although they poll every 30 s: the
-    # registry's event reached them over NATS.
+    # Serving took it within the follow-up ticks' 20 s although its workers poll every
+    # 30 s: the registry's event reached them over NATS.
     assert len(recorded["acknowledgements"]) >= 1
     assert recorded["propagation_ms"] is not None, recorded
     assert recorded["propagation_ms"] < 15_000, recorded
     assert serving_version(prod, better) == better
 
-    answer = httpx.post(f"{prod.serving.url}/signal", json={"symbols": SYMBOLS}, timeout=10)
+    answer = httpx.post(
+        f"{prod.serving.url}{DECLARATION.route}/signal", json={"symbols": SYMBOLS}, timeout=10
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["version"] == better

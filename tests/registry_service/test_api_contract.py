@@ -17,10 +17,9 @@ from schemathesis import Case
 from schemathesis.core.parameters import ParameterLocation
 
 from registry_service.config import RegistrySettings
-from registry_service.db import temporary_postgres_database
 from registry_service.main import create_app
-from registry_service.process import RegistryProcess, create_key
-from tests.conftest import POSTGRES_ADMIN_URL, free_port
+from scripts.harness.registry import RegistryProcess, create_key
+from scripts.harness.services import POSTGRES_ADMIN_URL, free_port, temporary_postgres_database
 
 # Bounded and reproducible: the same cases on every run, a few per operation and mode.
 EXAMPLES_PER_OPERATION = 12
@@ -54,14 +53,26 @@ def registry(
         yield Registry(server.url, create_key(name="contract", scopes="admin", env=env))
 
 
-# Every check is on, with one widening: a schema-valid swap may be refused with 400
-# `swap_invalid` (e.g. entities that do not exist), the documented answer that lists every
-# failed swap rule, which JSON Schema cannot express.
+# Every check is on, with two widenings that JSON Schema cannot express: a schema-valid swap
+# may be refused with 400 `swap_invalid` (e.g. entities that do not exist), the documented
+# answer that lists every failed swap rule; and an entity's config may be refused with 422
+# `config_invalid` when it does not satisfy the entity's own `config_schema` (or that is no
+# JSON Schema), on create and on a config update.
 CONFIG = """
 [[operations]]
 include-path-regex = "^/api/v1/swaps"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-path-regex = "^/api/v1/entities$"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-path-regex = "^/api/v1/entities/[^/]+$"
+include-method = "PATCH"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 """
 
 # The document the server publishes (the app builds it without connecting to anything).

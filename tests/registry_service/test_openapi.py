@@ -52,6 +52,18 @@ def test_every_error_status_is_documented_with_the_body_it_has() -> None:
     assert swaps["400"]["content"]["application/json"]["schema"] == ERROR_BODY
 
 
+def test_the_entity_config_schema_is_described() -> None:
+    schemas = document()["components"]["schemas"]
+    for model in ("EntityCreate", "EntityPublic"):
+        field = schemas[model]["properties"]["config_schema"]
+        assert "JSON Schema that `config` must satisfy" in field["description"], model
+        assert "config_invalid" in field["description"], model
+    kinds = schemas["EntityCreate"]["properties"]["config_schema"]["anyOf"]
+    assert [kind["type"] for kind in kinds] == ["object", "null"]
+    assert "config_schema" not in schemas["EntityCreate"].get("required", [])
+    assert "config_schema" not in schemas["EntityUpdate"]["properties"]
+
+
 def test_reads_declare_a_key_only_when_they_need_one() -> None:
     for method, path, operation in operations(document()):
         assert ("security" in operation) == (method != "get"), (method, path)

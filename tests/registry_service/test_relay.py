@@ -22,7 +22,7 @@ from registry_service.db import Database
 from registry_service.main import create_app
 from registry_service.models import OutboxEvent
 from registry_service.relay import OutboxRelay
-from tests.conftest import NATS_TEST_URL, delete_stream, free_port
+from scripts.harness.services import NATS_TEST_URL, delete_stream, free_port
 
 API = "/api/v1"
 

@@ -13,8 +13,8 @@ import httpx
 import nats
 import pytest
 
-from registry_service.process import RegistryProcess, create_key
-from tests.conftest import NATS_TEST_URL, free_port
+from scripts.harness.registry import RegistryProcess, create_key
+from scripts.harness.services import NATS_TEST_URL, free_port
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from registry_service.models import (
     Swap,
     SwapAck,
 )
-from registry_service.process import RegistryProcess, create_key
-from tests.conftest import free_port
+from scripts.harness.registry import RegistryProcess, create_key
+from scripts.harness.services import free_port
 from tests.registry_service.conftest import Headers
 from tests.registry_service.invariants import assert_registry_invariants
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from registry_service.process import RegistryProcess
-from tests.conftest import free_port
+from scripts.harness.registry import RegistryProcess
+from scripts.harness.services import free_port
 
 
 def established_on(process: psutil.Process, port: int) -> int:

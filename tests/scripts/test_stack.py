@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from dagster._core.instance.config import dagster_instance_config
 
-from tests.conftest import free_port
+from scripts.harness.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

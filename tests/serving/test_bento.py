@@ -30,3 +30,7 @@ def test_make_bento_packages_the_service_its_wheel_and_pins(tmp_path: Path) -> N
     pins = (bento / "env" / "python" / "requirements.txt").read_text()
     for pin in ("bentoml==1.4.40", "feast==0.67.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2"):
         assert pin in pins
+    # Serving imports no Dagster, and its Bento does not carry it.
+    assert not [line for line in pins.splitlines() if line.startswith("dagster")], pins
+    # Every declared strategy's routes are served (they are documented per strategy).
+    assert (REPO / "strategies").is_dir()

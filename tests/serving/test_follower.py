@@ -14,12 +14,15 @@ import pytest
 import xgboost as xgb
 
 from registry_service.client import RegistryClient
+from scripts.harness.registry import registry_process
+from scripts.harness.services import NATS_TEST_URL, delete_stream, free_port
+from scripts.harness.serving import serving_process
+from scripts.harness.strategy_models import register_models, strategy_entity
 from serving.follower import RegistryFollower
-from serving.model import Deployment, LiveModel, ModelLoadError
-from tests.conftest import NATS_TEST_URL, delete_stream, free_port
-from tests.serving.stack import register_models, registry_process, serving_process, strategy_entity
-from trade2026_assets.ml.training_set import FEATURES
-from trade2026_assets.strategy import StrategyConfig
+from serving.live_model import Deployment, LiveModel, ModelLoadError
+from trade2026_assets.feature_catalog import DEFAULT_FEATURES as FEATURES
+from trade2026_assets.ml.classifiers import XgboostClassifier
+from trade2026_assets.strategy.declaration import DeploymentConfig
 
 
 def small_model() -> LiveModel:
@@ -34,12 +37,12 @@ def small_model() -> LiveModel:
         entity_id="e-1",
         entity_name="default_ml_strategy",
         entity_version="1.0.0",
-        model_uri="models:/default_ml_strategy/1",
-        strategy=StrategyConfig(),
+        config=DeploymentConfig(model_uri="models:/default_ml_strategy/1"),
         activated_at=None,
         swap_id=None,
     )
-    return LiveModel(deployment, booster, "1", (0, 0), datetime.now(UTC))
+    model = XgboostClassifier.wrap(booster, FEATURES)
+    return LiveModel(deployment, model, "1", datetime.now(UTC), deployment.rule)
 
 
 def never_called(_: Deployment) -> LiveModel:

@@ -16,10 +16,12 @@ import httpx
 import pytest
 
 from registry_service.client import RegistryClient
-from tests.conftest import free_port
-from tests.serving.stack import register_models, registry_process, serving_process, strategy_entity
+from scripts.harness.dagster_runs import run_market_data_job
+from scripts.harness.registry import registry_process
+from scripts.harness.services import free_port
+from scripts.harness.serving import serving_process
+from scripts.harness.strategy_models import register_models, strategy_entity
 from tests.serving.test_service import ROW, wait_every_worker_live
-from tests.trade2026_assets.dagster_runs import run_market_data_job
 from trade2026_assets.definitions import build_definitions
 from trade2026_assets.settings import AssetsSettings
 

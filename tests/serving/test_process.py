@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from registry_service.auth import hash_key, new_key
-from serving.process import ServingProcess
-from tests.conftest import free_port
+from scripts.harness.services import free_port
+from scripts.harness.serving import ServingProcess
 
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 

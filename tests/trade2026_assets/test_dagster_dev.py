@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.trade2026_assets.dagster_runs import ALL_ASSETS
+from scripts.harness.services import free_port
+from tests.trade2026_assets.test_definitions import ALL_ASSETS
 from trade2026_assets.warehouse import WarehouseResource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,8 +120,10 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
     assert bar_checks["no_missing_values"] is True
     assert bar_checks["gaps_reported"] is False
     assert len(nodes["indicators"]["assetChecksOrError"]["checks"]) == 4
-    (parity,) = nodes["online_features"]["assetChecksOrError"]["checks"]
-    assert parity == {"name": "online_offline_parity", "blocking": True}
+    online_checks = {
+        c["name"]: c["blocking"] for c in nodes["online_features"]["assetChecksOrError"]["checks"]
+    }
+    assert online_checks == {"online_offline_parity": True, "point_in_time": True}
 
     launched = dagster_dev.graphql(
         LAUNCH_BACKFILL,

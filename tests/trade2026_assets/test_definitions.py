@@ -10,13 +10,30 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.trade2026_assets.dagster_runs import ALL_ASSETS, run_market_data_job
+from scripts.harness.dagster_runs import QUIET, run_market_data_job
 from trade2026_assets.definitions import MARKET_DATA_JOB, TRAINING_JOB, build_definitions, defs
-from trade2026_assets.indicators import IndicatorParams, warmup_bars
+from trade2026_assets.defs.market_data.indicators import build_indicators
+from trade2026_assets.defs.market_data.market_bars import build_market_bars
 from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.technical_indicators import IndicatorParams, warmup_bars
 from trade2026_assets.warehouse import WarehouseResource
 
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT = "default_ml_strategy"
+# Every asset of the code location with the default strategy alone, by key.
+ALL_ASSETS = {
+    "market_bars",
+    "indicators",
+    "online_features",
+    f"{DEFAULT}/training_set",
+    f"{DEFAULT}/model",
+    f"{DEFAULT}/backtest",
+    f"{DEFAULT}/deployed_strategy",
+}
+
+
+def key(asset: str) -> dg.AssetKey:
+    return dg.AssetKey.from_user_string(asset)
 
 
 def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -29,16 +46,22 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert keys == ALL_ASSETS
     assert loaded.resolve_job_def(MARKET_DATA_JOB) is not None
     assert loaded.resolve_job_def(TRAINING_JOB) is not None
-    # Lineage: the backtest leads back to the bars.
-    assert graph.get(dg.AssetKey("xgb_model")).parent_keys == {dg.AssetKey("training_set")}
-    assert graph.get(dg.AssetKey("training_set")).parent_keys == {dg.AssetKey("indicators")}
-    assert graph.get(dg.AssetKey("online_features")).parent_keys == {dg.AssetKey("indicators")}
-    assert graph.get(dg.AssetKey("deployed_strategy")).parent_keys == {
-        dg.AssetKey("xgb_model"),
-        dg.AssetKey("online_features"),
+    assert loaded.resolve_job_def(f"{DEFAULT}_training") is not None
+    # Lineage: the live strategy leads back to the bars.
+    assert graph.get(key(f"{DEFAULT}/model")).parent_keys == {key(f"{DEFAULT}/training_set")}
+    assert graph.get(key(f"{DEFAULT}/training_set")).parent_keys == {key("indicators")}
+    assert graph.get(key("online_features")).parent_keys == {key("indicators")}
+    assert graph.get(key("indicators")).parent_keys == {key("market_bars")}
+    assert graph.get(key(f"{DEFAULT}/deployed_strategy")).parent_keys == {
+        key(f"{DEFAULT}/model"),
+        key("online_features"),
+    }
+    # The strategy's assets are its own group.
+    assert {a.group_name for a in loaded.resolve_all_asset_specs() if a.key.path[0] == DEFAULT} == {
+        DEFAULT
     }
     # The auto-swap sensor runs by default; the refresh schedules wait to be turned on.
-    sensor = loaded.resolve_sensor_def("auto_swap_sensor")
+    sensor = loaded.resolve_sensor_def(f"{DEFAULT}_auto_swap")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == 30
     for name in ("daily_market_data", "weekly_training"):
@@ -52,7 +75,15 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         "timestamps_strictly_increasing",
         "matches_talib_reference",
         "online_offline_parity",
+        "point_in_time",
     } <= checks
+    # Every training set and the online features prove they are point in time, blocking.
+    point_in_time = {
+        key.asset_key.to_user_string()
+        for key in graph.asset_check_keys
+        if key.name == "point_in_time"
+    }
+    assert point_in_time == {"online_features", f"{DEFAULT}/training_set"}
 
 
 def test_loading_the_definitions_does_not_import_feast(tmp_path: Path) -> None:
@@ -107,7 +138,7 @@ def test_whole_group_materializes_for_a_few_symbols(tmp_path: Path) -> None:
         "online_features": {"AAA", "BBB", "CCC"},
     }
     assert all(evaluation.passed for evaluation in outcome.checks.values())
-    assert len(outcome.checks) == 11
+    assert len(outcome.checks) == 12
 
     warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
     features = pl.from_arrow(
@@ -128,23 +159,35 @@ def test_whole_group_materializes_for_a_few_symbols(tmp_path: Path) -> None:
     assert reference["rows_compared"] == 3 * (600 - warmup_bars(params))
 
 
-def test_indicator_parameters_come_from_run_config(tmp_path: Path) -> None:
+def test_indicator_parameters_come_from_the_declared_sets(tmp_path: Path) -> None:
+    # No run config chooses parameters: `build_indicators` is given each symbol's sets.
     settings = AssetsSettings(home=tmp_path, symbols="AAA", synthetic_bars=300)
-    outcome = run_market_data_job(
-        build_definitions(settings),
-        ["AAA"],
-        run_config={"ops": {"indicators": {"config": {"rsi_period": 7, "bb_dev_up": 3.0}}}},
+    resources = build_definitions(settings).resources
+    partitions = dg.StaticPartitionsDefinition(["AAA"])
+    market_bars = build_market_bars(partitions)
+    custom = IndicatorParams(rsi_period=7, bb_dev_up=3.0)
+    result = dg.materialize(
+        [market_bars, build_indicators(partitions, market_bars, {"AAA": [custom]})],
+        resources=resources,
+        partition_key="AAA",
+        run_config=QUIET,
     )
-    assert outcome.success, outcome.failures
+    assert result.success
     stored = WarehouseResource(chdb_path=str(tmp_path / "warehouse")).query_arrow(
         "SELECT DISTINCT indicator_set FROM features"
     )
-    assert stored["indicator_set"].to_pylist()[0].startswith("rsi7-macd12.26.9-bb20.3.2-")
+    assert stored["indicator_set"].to_pylist() == [custom.indicator_set()]
+    assert custom.indicator_set().startswith("rsi7-macd12.26.9-bb20.3.2-")
 
-    bad = run_market_data_job(
-        build_definitions(settings),
-        ["AAA"],
-        run_config={"ops": {"indicators": {"config": {"macd_fast": 40}}}},
-    )
-    assert not bad.success
-    assert any("macd_fast" in message for message in bad.failures)
+
+def test_symbols_without_an_indicator_set_are_refused() -> None:
+    partitions = dg.StaticPartitionsDefinition(["AAA", "BBB"])
+    market_bars = build_market_bars(partitions)
+    with pytest.raises(ValueError, match=r"no indicator set for \['BBB'\]"):
+        build_indicators(partitions, market_bars, {"AAA": [IndicatorParams()]})
+    with pytest.raises(ValueError, match=r"outside the universe: \['ZZZ'\]"):
+        build_indicators(
+            partitions,
+            market_bars,
+            {s: [IndicatorParams()] for s in ("AAA", "BBB", "ZZZ")},
+        )

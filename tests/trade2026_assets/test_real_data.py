@@ -11,11 +11,15 @@ import polars as pl
 import pytest
 from pmdarima.datasets import load_msft
 
-from tests.trade2026_assets.dagster_runs import run_job, run_market_data_job
+from scripts.harness.dagster_runs import run_job, run_market_data_job
+from tests.trade2026_assets.declarations import DEFAULT, default_with, write_strategies
 from trade2026_assets.definitions import TRAINING_JOB, build_definitions
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.warehouse import WarehouseResource
 
+TRAINING_SET = f"{DEFAULT}/training_set"
+MODEL = f"{DEFAULT}/model"
+BACKTEST = f"{DEFAULT}/backtest"
 SOURCE = "pmdarima.datasets.load_msft (Microsoft daily bars, 1986-2017)"
 SOURCES_FILE = """
 sources:
@@ -58,6 +62,7 @@ def test_msft_daily_bars_through_market_data_and_training(
         home=tmp_path / "home",
         sources_file=tmp_path / "sources.yaml",
         feast_project=f"t26_real_{tmp_path.name.replace('-', '_')[-30:]}",
+        strategies_dir=write_strategies(tmp_path / "strategies", {DEFAULT: default_with()}),
     )
     assert settings.universe == ["MSFT"]
     defs = build_definitions(settings)
@@ -98,26 +103,34 @@ def test_msft_daily_bars_through_market_data_and_training(
     assert market.materialized["indicators"] == {"MSFT"}
     online = market.metadata_of["online_features"]
     assert online["rows_written"] == 1
-    assert online["latest_timestamp_by_symbol"] == {"MSFT": "2017-11-10T05:00:00+00:00"}
+    indicator_set = settings.strategies()[DEFAULT].indicator_set
+    assert online["latest_timestamp_by_row"] == {
+        f"MSFT/{indicator_set}": "2017-11-10T05:00:00+00:00"
+    }
     assert market.check("online_features", "online_offline_parity").passed
+    assert market.check("online_features", "point_in_time").passed
 
     training = run_job(defs, TRAINING_JOB)
 
     # Next-day direction of a large-cap stock is close to a coin toss: the model is trained
     # and registered, but the AUC gate says it has no edge, and the backtest is not run.
     assert not training.success
-    model = training.metadata_of["xgb_model"]
-    assert training.metadata_of["training_set"]["rows"] == 7945
+    model = training.metadata_of[MODEL]
+    assert training.metadata_of[TRAINING_SET]["rows"] == 7945
     assert model["gates_passed"] is False
     assert model["challenger"] is False
-    assert training.check("training_set", "no_leakage").passed
-    auc = training.metadata("xgb_model", "test_auc_above_chance")
-    assert not training.check("xgb_model", "test_auc_above_chance").passed
-    assert auc["test_auc"] < auc["threshold"]
+    assert training.check(TRAINING_SET, "no_leakage").passed
+    # Real bars, recomputed at each sampled row from the bars up to it: point in time.
+    assert training.check(TRAINING_SET, "point_in_time").passed
+    # The 3 newest rows, the 6 split edges (the test split's last is a newest), 24 at random.
+    assert training.metadata(TRAINING_SET, "point_in_time")["rows_checked"] == 3 + 5 + 24
+    auc = training.metadata(MODEL, "auc_above_chance")
+    assert not training.check(MODEL, "auc_above_chance").passed
+    assert auc["wf_auc_lower"] < auc["threshold"]
     # The baseline gate is a near miss either way on this data: its verdict follows its
     # evidence.
-    baseline = training.metadata("xgb_model", "beats_majority_baseline")
-    assert training.check("xgb_model", "beats_majority_baseline").passed == (
-        baseline["test_accuracy"] >= baseline["threshold"]
+    baseline = training.metadata(MODEL, "beats_majority_baseline")
+    assert training.check(MODEL, "beats_majority_baseline").passed == (
+        baseline["accuracy_gain_lower"] > baseline["threshold"]
     )
-    assert "strategy_backtest" not in training.materialized
+    assert BACKTEST not in training.materialized

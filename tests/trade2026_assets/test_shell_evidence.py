@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.trade2026_assets.assets.test_market_bars import with_defect, write_csv
+from tests.trade2026_assets.defs.market_data.test_market_bars import with_defect, write_csv
 
 
 def test_the_shell_prints_the_evidence_of_a_failing_check(tmp_path: Path) -> None:

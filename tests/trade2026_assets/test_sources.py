@@ -12,7 +12,7 @@ import pytest
 
 from trade2026_assets.bar_files import BarsFileError
 from trade2026_assets.calendars import BarCalendar
-from trade2026_assets.market_data import MarketDataResource
+from trade2026_assets.defs.market_data.resource import MarketDataResource
 from trade2026_assets.settings import AssetsSettings, SettingsError, load_settings
 from trade2026_assets.sources import Sources, SourcesError
 

@@ -13,11 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
+from trade2026_assets.synthetic import synthetic_bars
+from trade2026_assets.technical_indicators import IndicatorParams, compute_indicators
 from trade2026_assets.warehouse import (
     BARS,
+    FEATURES,
+    SERVING_FEATURES,
+    TRAINING_SETS,
     WarehouseError,
     WarehouseResource,
     _ChdbSession,
@@ -25,6 +31,82 @@ from trade2026_assets.warehouse import (
 )
 
 TS = pa.timestamp("ms", tz="UTC")
+
+
+# The tables as an earlier version created them: a warehouse of that version must keep
+# working after an upgrade.
+OLD_FEATURES_DDL = """
+    CREATE TABLE IF NOT EXISTS features (
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        ret_1 Float64,
+        log_ret_1 Float64,
+        volatility Float64,
+        rsi Float64,
+        macd Float64,
+        macd_signal Float64,
+        macd_hist Float64,
+        bb_upper Float64,
+        bb_middle Float64,
+        bb_lower Float64,
+        indicator_set LowCardinality(String)
+    )
+    ENGINE = MergeTree
+    PARTITION BY symbol
+    ORDER BY (symbol, ts)
+"""
+OLD_TRAINING_SETS_DDL = """
+    CREATE TABLE IF NOT EXISTS training_sets (
+        training_set LowCardinality(String),
+        split LowCardinality(String),
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        ret_1 Float64,
+        ret_1_lag1 Float64,
+        ret_1_lag2 Float64,
+        volatility Float64,
+        rsi Float64,
+        macd_norm Float64,
+        macd_signal_norm Float64,
+        macd_hist_norm Float64,
+        bb_pctb Float64,
+        bb_width Float64,
+        label UInt8
+    )
+    ENGINE = MergeTree
+    PARTITION BY training_set
+    ORDER BY (training_set, split, symbol, ts)
+"""
+OLD_SERVING_FEATURES_DDL = """
+    CREATE TABLE IF NOT EXISTS serving_features (
+        symbol LowCardinality(String),
+        ts DateTime64(3, 'UTC'),
+        close Float64,
+        rsi Float64,
+        macd Float64,
+        macd_signal Float64,
+        macd_histogram Float64,
+        bb_upper Float64,
+        bb_middle Float64,
+        bb_lower Float64,
+        ret_1 Float64,
+        ret_1_lag1 Float64,
+        ret_1_lag2 Float64,
+        volatility Float64,
+        macd_norm Float64,
+        macd_signal_norm Float64,
+        macd_hist_norm Float64,
+        bb_pctb Float64,
+        bb_width Float64,
+        indicator_set LowCardinality(String),
+        created_at DateTime64(3, 'UTC')
+    )
+    ENGINE = MergeTree
+    PARTITION BY symbol
+    ORDER BY (symbol, ts)
+"""
 
 
 def bars_table(symbol: str, n: int, *, price: float = 100.0, start_ms: int = 0) -> pa.Table:
@@ -242,3 +324,77 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         "PROC2": 1_000 + rounds - 1,
     }
     assert os.path.exists(path + ".lock")
+
+
+def indicator_rows(symbol: str, params: IndicatorParams, n: int = 120) -> pl.DataFrame:
+    bars = synthetic_bars(symbol, n_bars=n).select("symbol", "ts", "close", "high", "low", "volume")
+    return compute_indicators(bars, params)
+
+
+def test_a_warehouse_created_with_the_old_tables_is_upgraded(tmp_path: Path) -> None:
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    with warehouse.session() as session:
+        for ddl in (OLD_FEATURES_DDL, OLD_TRAINING_SETS_DDL, OLD_SERVING_FEATURES_DDL):
+            session.command(ddl)
+        session.command(
+            "INSERT INTO features (symbol, ts, close, indicator_set)"
+            " VALUES ('OLD', '2024-01-02 00:00:00', 100.0, 'old-set')"
+        )
+    warehouse.ensure_schema()
+    warehouse.ensure_schema()  # idempotent
+    for spec in (FEATURES, TRAINING_SETS, SERVING_FEATURES):
+        columns = warehouse.query_arrow(
+            "SELECT name FROM system.columns WHERE database = currentDatabase()"
+            " AND table = {t:String}",
+            {"t": spec.name},
+        )["name"].to_pylist()
+        assert set(spec.columns) <= set(columns), spec.name
+    rows = indicator_rows("NEW", IndicatorParams())
+    warehouse.replace_partitions(table=FEATURES, data=rows.to_arrow(), partitions=["NEW"])
+    stored = warehouse.query_frame(
+        "SELECT symbol, ts, high, low, volume, atr FROM features ORDER BY symbol, ts"
+    )
+    new = stored.filter(pl.col("symbol") == "NEW")
+    assert new["atr"].to_list() == rows["atr"].to_list()
+    assert new["volume"].to_list() == rows["volume"].to_list()
+    # Rows stored before the upgrade stay readable (the new columns read their default).
+    old = stored.filter(pl.col("symbol") == "OLD")
+    assert old.select("high", "low", "volume", "atr").row(0) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_a_write_into_an_old_table_gets_its_new_columns_first(tmp_path: Path) -> None:
+    # A staged write creates its staging table from the table itself: the table must have
+    # gained its new columns before (no ensure_schema call in between).
+    warehouse = WarehouseResource(chdb_path=str(tmp_path / "warehouse"))
+    with warehouse.session() as session:
+        session.command(OLD_FEATURES_DDL)
+    rows = indicator_rows("AAA", IndicatorParams())
+    assert (
+        warehouse.replace_partitions(table=FEATURES, data=rows.to_arrow(), partitions=["AAA"])
+        == rows.height
+    )
+
+
+def test_two_indicator_sets_of_one_symbol_are_stored_side_by_side(
+    warehouse: WarehouseResource,
+) -> None:
+    seed, fast = IndicatorParams(), IndicatorParams(rsi_period=5, atr_period=7)
+    both = pl.concat(
+        [indicator_rows("AAA", seed), indicator_rows("AAA", fast)], how="vertical_relaxed"
+    )
+    warehouse.replace_partitions(table=FEATURES, data=both.to_arrow(), partitions=["AAA"])
+    for params in (seed, fast):
+        stored = warehouse.query_frame(
+            "SELECT ts, rsi, atr FROM features WHERE symbol = 'AAA'"
+            " AND indicator_set = {s:String} ORDER BY ts",
+            {"s": params.indicator_set()},
+        )
+        expected = indicator_rows("AAA", params)
+        assert stored["rsi"].to_list() == expected["rsi"].to_list()
+        assert stored["atr"].to_list() == expected["atr"].to_list()
+    # A run replaces every set of its symbol: here, one set instead of two.
+    warehouse.replace_partitions(
+        table=FEATURES, data=indicator_rows("AAA", fast).to_arrow(), partitions=["AAA"]
+    )
+    sets = warehouse.query_frame("SELECT DISTINCT indicator_set FROM features")
+    assert sets["indicator_set"].cast(pl.String).to_list() == [fast.indicator_set()]

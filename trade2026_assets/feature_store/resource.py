@@ -1,235 +1,30 @@
-"""`FeatureStoreResource`: opens the Feast feature store of `feature_repo/` for one profile.
-
-* Embedded (`offline="files"`): offline rows are Parquet files under `state_dir`, which the
-  `indicators` asset exports; registry file and SQLite online store under `state_dir` too.
-* Production (`offline="clickhouse"`): offline rows are the warehouse's `serving_features`
-  table on the ClickHouse server; the yaml's `${ENV}` values name the servers.
-
-Either way `redis_connection` puts the online store on Redis and `registry_url` puts the
-registry in a SQL database (PostgreSQL). The profile's yaml in `feature_repo/` is the
-starting point, so the `feast` CLI and Dagster read the same configuration. Feast itself is
-imported only when a store is opened.
-"""
+"""`FeatureStoreResource`: the feature store's configuration (`feature_store.store`) as a
+Dagster resource, so runs get it from the definitions; everything it does lives there."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
-import polars as pl
-import yaml
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
-from trade2026_assets.feature_store.frame import FEATURE_VIEW
+from trade2026_assets.feature_store.store import (
+    FeatureStoreConfig,
+    FeatureStoreError,
+    feature_store_fields,
+)
 from trade2026_assets.settings import AssetsSettings
 
-if TYPE_CHECKING:
-    from feast import FeatureStore
-    from feast.repo_config import RepoConfig
-
-    from trade2026_assets.feature_store.definitions import RepoObjects
-
-EMBEDDED_YAML = "feature_store.yaml"
-PRODUCTION_YAML = "feature_store.production.yaml"
-_PROJECT = re.compile(r"[A-Za-z0-9_]{1,64}")
-# What os.path.expandvars leaves of a variable the environment does not set.
-_UNSET = re.compile(r"\$\{(\w+)\}")
+__all__ = ["FeatureStoreError", "FeatureStoreResource", "feature_store_resource"]
 
 
-class FeatureStoreError(RuntimeError):
-    """The feature store is misconfigured or refused an operation."""
-
-
-class FeatureStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class FeatureStoreResource(dg.ConfigurableResource, FeatureStoreConfig):  # type: ignore[type-arg]
     """The Feast feature store of one profile, opened once per run."""
-
-    repo_path: str = Field(description="The Feast repository directory (`feature_repo/`).")
-    state_dir: str = Field(
-        description="Embedded state: registry file, SQLite online store, Parquet offline rows."
-    )
-    project: str = Field(
-        default="trade2026",
-        description="Feast project: namespaces the registry and the online store's keys.",
-    )
-    offline: Literal["files", "clickhouse"] = Field(
-        default="files",
-        description="'files': Parquet under state_dir (embedded); 'clickhouse': the "
-        "warehouse's `serving_features` table on a ClickHouse server (production yaml).",
-    )
-    redis_connection: str = Field(
-        default="",
-        description="Feast Redis connection string (host:port[,password=…]); empty keeps "
-        "the online store in SQLite under state_dir.",
-    )
-    registry_url: str = Field(
-        default="",
-        description="SQLAlchemy URL of a SQL registry (PostgreSQL); empty keeps the "
-        "registry in a file under state_dir.",
-    )
-
-    _store: Any = PrivateAttr(default=None)
-
-    @field_validator("project")
-    @classmethod
-    def _project_name(cls, value: str) -> str:
-        if not _PROJECT.fullmatch(value):
-            raise ValueError(f"Feast project names use A-Z, a-z, 0-9 and '_': {value!r}")
-        return value
-
-    @property
-    def offline_dir(self) -> Path:
-        """Where the embedded profile's offline rows live: one Parquet file per symbol."""
-        return Path(self.state_dir).resolve() / "offline" / FEATURE_VIEW
-
-    @property
-    def online_kind(self) -> str:
-        return "redis" if self.redis_connection else "sqlite"
-
-    def repo_config(self) -> RepoConfig:
-        """The profile's yaml from `repo_path` (with `${ENV}` expanded), with this resource's
-        state directory, project, online store and registry put in."""
-        from feast.repo_config import RepoConfig
-
-        repo = Path(self.repo_path).resolve()
-        name = EMBEDDED_YAML if self.offline == "files" else PRODUCTION_YAML
-        try:
-            text = (repo / name).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise FeatureStoreError(
-                f"cannot read the feature store config {repo / name}: {exc}"
-            ) from exc
-        expanded = os.path.expandvars(text)
-        unset = sorted(set(_UNSET.findall(expanded)))
-        if unset:
-            raise FeatureStoreError(f"{repo / name} needs the environment variables {unset}")
-        raw: dict[str, Any] = yaml.safe_load(expanded)
-        state = Path(self.state_dir).resolve()
-        raw["project"] = self.project
-        if self.registry_url:
-            raw["registry"] = {
-                "registry_type": "sql",
-                "path": self.registry_url,
-                "cache_ttl_seconds": 60,
-            }
-        elif self.offline == "files":
-            raw["registry"] = str(state / "registry.db")
-        if self.redis_connection:
-            raw["online_store"] = {
-                "type": "redis",
-                "connection_string": self.redis_connection,
-                # Feast's Redis store skips a write whose bar time is not newer than the
-                # stored one: a latest bar rewritten with new values (new indicator
-                # parameters, corrected bars) would keep its old online values.
-                "skip_dedup": True,
-            }
-        elif self.offline == "files":
-            raw["online_store"] = {"type": "sqlite", "path": str(state / "online.db")}
-        try:
-            config = RepoConfig(**raw)
-        except ValidationError as exc:
-            raise FeatureStoreError(f"invalid feature store config {repo / name}: {exc}") from exc
-        config.repo_path = repo
-        return config
-
-    def repo_objects(self) -> RepoObjects:
-        from trade2026_assets.feature_store.definitions import (
-            clickhouse_source,
-            parquet_source,
-            repo_objects,
-        )
-
-        if self.offline == "files":
-            return repo_objects(parquet_source(str(self.offline_dir)))
-        return repo_objects(clickhouse_source())
-
-    def store(self) -> FeatureStore:
-        """The feature store, opened on first use and kept for this resource instance."""
-        if self._store is None:
-            from feast import FeatureStore
-
-            Path(self.state_dir).mkdir(parents=True, exist_ok=True)
-            self._store = FeatureStore(config=self.repo_config(), repo_path=self.repo_path)
-        store: FeatureStore = self._store
-        return store
-
-    def apply(self) -> RepoObjects:
-        """Register the repository's objects (idempotent, like `feast apply`)."""
-        objects = self.repo_objects()
-        if self.offline == "files":
-            self.offline_dir.mkdir(parents=True, exist_ok=True)
-        self.store().apply(
-            [objects.symbol, objects.source, objects.technical_indicators, objects.service]
-        )
-        return objects
-
-    def teardown(self) -> None:
-        """Remove this project's online rows and registry entries (tests, `make clean`)."""
-        self.store().teardown()  # type: ignore[no-untyped-call]
-
-    def export_offline(
-        self, frame: pl.DataFrame, symbols: Sequence[str], directory: Path | None = None
-    ) -> int:
-        """Embedded profile: replace each of `symbols`' Parquet file with its rows in
-        `frame` (`serving_frame` rows); a symbol without rows loses its file. Each file is
-        written aside and renamed into place, so a materialization reading the directory
-        sees whole files only. `directory` stages the files elsewhere instead (see
-        `publish_offline`). Returns the files written."""
-        if self.offline != "files":
-            return 0
-        target_dir = directory or self.offline_dir
-        target_dir.mkdir(parents=True, exist_ok=True)
-        written = 0
-        # Every file has the same schema: the symbol as a plain string, never a dictionary
-        # whose categories differ from file to file.
-        frame = frame.with_columns(pl.col("symbol").cast(pl.String))
-        by_symbol = frame.partition_by("symbol", as_dict=True)
-        for symbol in symbols:
-            target = target_dir / f"{symbol}.parquet"
-            rows = by_symbol.get((symbol,))
-            if rows is None or rows.is_empty():
-                target.unlink(missing_ok=True)
-                continue
-            partial = target.with_name(f".{target.name}.partial")
-            rows.write_parquet(partial, statistics=True)
-            partial.replace(target)
-            written += 1
-        return written
-
-    def staging_dir(self, name: str) -> Path:
-        """A directory beside the offline rows where a run stages its files."""
-        return self.offline_dir.parent / f".staging-{name}"
-
-    def publish_offline(self, staged: Path, symbols: Sequence[str]) -> None:
-        """Move the staged files of `symbols` into place (one rename each); a symbol with no
-        staged file loses its published one. The staging directory is removed."""
-        self.offline_dir.mkdir(parents=True, exist_ok=True)
-        for symbol in symbols:
-            source = staged / f"{symbol}.parquet"
-            target = self.offline_dir / f"{symbol}.parquet"
-            if source.exists():
-                source.replace(target)
-            else:
-                target.unlink(missing_ok=True)
-        shutil.rmtree(staged, ignore_errors=True)
 
 
 def feature_store_resource(
-    settings: AssetsSettings, *, secret: Callable[[str], str]
+    settings: AssetsSettings, *, secret: Callable[[str], Any]
 ) -> FeatureStoreResource:
-    """The feature store of the profile this environment selects: ClickHouse offline rows
-    when CLICKHOUSE_URL is set, Redis and a SQL registry when their variables are.
-    `secret(name)` gives a connection string's value, or "" when unset (Dagster passes an
-    EnvVar, read at run time; serving reads the environment)."""
-    return FeatureStoreResource(
-        repo_path=str(settings.feature_repo),
-        state_dir=str(settings.feature_store_dir.resolve()),
-        project=settings.feast_project,
-        offline="clickhouse" if os.environ.get("CLICKHOUSE_URL") else "files",
-        redis_connection=secret("FEAST_REDIS_CONNECTION_STRING"),
-        registry_url=secret("FEAST_REGISTRY_URL"),
-    )
+    """The feature store this environment selects, as a resource: `secret(name)` may give
+    a `dg.EnvVar`, which Dagster resolves at run time."""
+    return FeatureStoreResource(**feature_store_fields(settings, secret=secret))

@@ -1,1 +1,2 @@
-"""Training sets, models and backtests."""
+"""Training sets, the model families (`classifiers`), their metrics and the backtest; no
+Dagster."""

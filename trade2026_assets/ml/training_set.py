@@ -1,32 +1,29 @@
 """Point-in-time training sets from the indicator table, split by time with an embargo.
 
-A row at bar t holds features computed from bars up to t only (the indicators are causal,
-lags look back) and the label `close[t + horizon] > close[t]` (1 = up). Rows are split by
-*timestamp*, across all symbols at once, into train / validation / test; the last
-rows within `embargo_bars` (default: the horizon) of the next split's first bar are dropped
-per symbol, so no training label reaches into the validation or test period.
+A row at bar t holds every feature of the catalog (`feature_catalog`) computed from bars up
+to t only (the indicators are causal, lags look back) and the label
+`close[t + horizon] > close[t]` (1 = up). Rows are split by *timestamp*, across all symbols
+at once, into train / validation / test; the last rows within `embargo_bars` (default: the
+horizon) of the next split's first bar are dropped per symbol, so no training label reaches
+into the validation or test period.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-FEATURES = (
-    "ret_1",
-    "ret_1_lag1",
-    "ret_1_lag2",
-    "volatility",
-    "rsi",
-    "macd_norm",
-    "macd_signal_norm",
-    "macd_hist_norm",
-    "bb_pctb",
-    "bb_width",
+from trade2026_assets.feature_catalog import (
+    FEATURE_NAMES,
+    catalog_features,
+    complete,
+    unknown_features,
 )
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -56,49 +53,26 @@ class TrainingSetParams(BaseModel):
         return self
 
 
-# Feature rows a bar's model features read: its own and, for the lags, the two before it.
-FEATURE_LOOKBACK_ROWS = 3
-
-
-def model_features(features: pl.DataFrame) -> pl.DataFrame:
-    """The model's features per (symbol, ts) from the `features` table's rows, next to the
-    columns they came from. Scale-free, so that one model serves every symbol. The one
-    definition that training (here) and serving (the online feature store) share; rows
-    whose lags or indicators are not yet defined carry nulls."""
-    by_symbol = pl.col("symbol")
-    band = pl.col("bb_upper") - pl.col("bb_lower")
-    return features.sort("symbol", "ts").with_columns(
-        # Position of the bar in its symbol's own sequence: embargo and leakage are counted
-        # in a symbol's bars, whatever the calendar (closures, gaps, other symbols' grids).
-        pl.int_range(pl.len()).over(by_symbol).alias("bar"),
-        pl.col("ret_1").shift(1).over(by_symbol).alias("ret_1_lag1"),
-        pl.col("ret_1").shift(2).over(by_symbol).alias("ret_1_lag2"),
-        (pl.col("macd") / pl.col("close")).alias("macd_norm"),
-        (pl.col("macd_signal") / pl.col("close")).alias("macd_signal_norm"),
-        (pl.col("macd_hist") / pl.col("close")).alias("macd_hist_norm"),
-        # A flat band (zero width) puts the close in the middle.
-        pl.when(band > 0)
-        .then((pl.col("close") - pl.col("bb_lower")) / band)
-        .otherwise(0.5)
-        .alias("bb_pctb"),
-        (band / pl.col("bb_middle")).alias("bb_width"),
-    )
-
-
-def features_complete() -> pl.Expr:
-    """True where every model feature is defined."""
-    return pl.all_horizontal(pl.col(name).is_not_null() for name in FEATURES)
-
-
-def feature_frame(features: pl.DataFrame, horizon: int) -> pl.DataFrame:
-    """Model features and the label per (symbol, ts), from the `features` table's rows."""
-    frame = model_features(features).with_columns(
+def feature_frame(features: pl.DataFrame, horizon: int, names: Sequence[str]) -> pl.DataFrame:
+    """Every catalog feature and the label per (symbol, ts), from the `features` table's
+    rows, on the rows where the strategy's features (`names`) are all defined and the label
+    is known. The other catalog features are kept (null where their lookback is longer), so
+    one stored set serves every strategy of the same indicator set and horizon."""
+    unknown = unknown_features(tuple(names))
+    if unknown or not names:
+        raise ValueError(f"features not in the catalog: {unknown or 'none named'}")
+    if "indicator_set" in features.columns:
+        sets = features.get_column("indicator_set").unique().sort().to_list()
+        if len(sets) > 1:
+            # Lags and labels run along one series per symbol: sets must not interleave.
+            raise ValueError(f"features of one indicator set at a time, got {sets}")
+    frame = catalog_features(features).with_columns(
         pl.col("close").shift(-horizon).over("symbol").alias("future_close")
     )
     return (
-        frame.filter(pl.col("future_close").is_not_null() & features_complete())
+        frame.filter(pl.col("future_close").is_not_null() & complete(tuple(names)))
         .with_columns((pl.col("future_close") > pl.col("close")).cast(pl.Int8).alias("label"))
-        .select("symbol", "ts", "bar", *FEATURES, "label")
+        .select("symbol", "ts", "bar", *FEATURE_NAMES, "label")
     )
 
 
@@ -168,11 +142,18 @@ def split_by_time(frame: pl.DataFrame, params: TrainingSetParams) -> pl.DataFram
     return split_frame
 
 
-def content_hash(frame: pl.DataFrame, params: TrainingSetParams, indicator_set: str) -> str:
-    """What a model names to say exactly which data it learned from."""
+def content_hash(
+    frame: pl.DataFrame,
+    params: TrainingSetParams,
+    indicator_set: str,
+    features: Sequence[str],
+) -> str:
+    """What a model names to say exactly which data it learned from: the rows, how they
+    were cut, the indicator set and the strategy's feature list (which chose the rows)."""
     digest = hashlib.sha256()
     digest.update(json.dumps(params.model_dump(), sort_keys=True).encode())
     digest.update(indicator_set.encode())
+    digest.update(json.dumps(list(features)).encode())
     for column in frame.columns:
         digest.update(column.encode())
         digest.update(frame.get_column(column).hash(seed=0).to_numpy().tobytes())

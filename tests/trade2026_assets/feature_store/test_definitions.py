@@ -1,5 +1,6 @@
-"""The feature repository's contract: the service is the model's feature list, the view is
-typed, both profiles' configurations load, and bad configuration is refused clearly."""
+"""The feature repository's contract: each strategy's service is its model's feature list,
+the view is typed and keyed by symbol and indicator set, both profiles' configurations load,
+and bad configuration is refused clearly."""
 
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ import feast.infra.offline_stores.contrib.clickhouse_offline_store.clickhouse  #
 import pytest
 from feast.types import Float32
 
+from trade2026_assets.feature_catalog import DEFAULT_FEATURES, FEATURE_NAMES
 from trade2026_assets.feature_store.definitions import (
     clickhouse_source,
     parquet_source,
     repo_objects,
 )
-from trade2026_assets.feature_store.frame import FEATURE_SERVICE, FEATURE_VIEW
+from trade2026_assets.feature_store.frame import FEATURE_VIEW, feature_services
 from trade2026_assets.feature_store.resource import FeatureStoreError, FeatureStoreResource
-from trade2026_assets.ml.training_set import FEATURES
 from trade2026_assets.settings import FEATURE_REPO
+from trade2026_assets.strategy.declaration import StrategyDeclaration
+
+# Two strategies: the seed's ten features, and another list in another order.
+SEED = StrategyDeclaration(name="seed")
+OTHER = StrategyDeclaration(name="other", features=("volume_z", "momentum_5", "rsi", "range_atr"))
+SERVICES = feature_services([SEED, OTHER])
 
 PRODUCTION_ENV = {
     "FEAST_REGISTRY_URL": "postgresql+psycopg://feast:secret@postgres:5432/feast",
@@ -34,22 +41,41 @@ PRODUCTION_ENV = {
 }
 
 
-def test_the_service_is_exactly_the_models_feature_list_in_order() -> None:
-    objects = repo_objects(parquet_source("offline"))
-    assert objects.service.name == FEATURE_SERVICE
-    (projection,) = objects.service.feature_view_projections
-    assert projection.name == FEATURE_VIEW
-    assert [feature.name for feature in projection.features] == list(FEATURES)
+def test_each_strategys_service_is_exactly_its_models_feature_list_in_order() -> None:
+    objects = repo_objects(parquet_source("offline"), SERVICES)
+    assert sorted(objects.services) == sorted([SEED.feature_service, OTHER.feature_service])
+    for declaration in (SEED, OTHER):
+        service = objects.services[declaration.feature_service]
+        assert service.name == declaration.feature_service
+        (projection,) = service.feature_view_projections
+        assert projection.name == FEATURE_VIEW
+        assert [feature.name for feature in projection.features] == list(declaration.features)
+    assert SEED.features == DEFAULT_FEATURES
 
 
-def test_the_view_is_typed_keyed_by_symbol_and_expires() -> None:
-    view = repo_objects(parquet_source("offline")).technical_indicators
-    fields = {field.name: field.dtype for field in view.schema if field.name != "symbol"}
-    required = {"rsi", "macd", "macd_signal", "macd_histogram", "bb_upper", "bb_middle"}
-    assert required | {"bb_lower", "close"} | set(FEATURES) <= set(fields)
+def test_the_view_holds_every_catalog_feature_keyed_by_symbol_and_indicator_set() -> None:
+    view = repo_objects(parquet_source("offline"), SERVICES).technical_indicators
+    keys = {"symbol", "indicator_set"}
+    fields = {field.name: field.dtype for field in view.schema if field.name not in keys}
+    required = {"rsi", "macd", "macd_signal", "macd_histogram", "bb_upper", "bb_middle", "atr"}
+    assert required | {"bb_lower", "close"} | set(FEATURE_NAMES) <= set(fields)
     assert set(fields.values()) == {Float32}
-    assert view.entities == ["symbol"]
+    assert sorted(view.entities) == ["indicator_set", "symbol"]
     assert view.ttl == timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("features", "problem"),
+    [
+        (("rsi", "nope"), "not in the feature catalog: nope"),
+        ((), "needs a list of feature names"),
+        ("rsi", "needs a list of feature names"),
+        (("rsi", "rsi"), "a feature is listed twice"),
+    ],
+)
+def test_a_bad_service_is_refused_by_name(features: tuple[str, ...], problem: str) -> None:
+    with pytest.raises(ValueError, match=f"broken: {problem}"):
+        repo_objects(parquet_source("offline"), {"broken": features})
 
 
 def test_the_embedded_config_puts_state_under_the_state_dir(tmp_path: Path) -> None:
@@ -60,7 +86,7 @@ def test_the_embedded_config_puts_state_under_the_state_dir(tmp_path: Path) -> N
     assert config.online_store.type == "sqlite"
     assert Path(config.online_store.path) == tmp_path / "online.db"
     assert Path(config.registry.path) == tmp_path / "registry.db"
-    assert isinstance(resource.repo_objects().source, type(parquet_source("x")))
+    assert isinstance(resource.repo_objects(SERVICES).source, type(parquet_source("x")))
 
 
 def test_the_production_config_reads_its_servers_from_the_environment(
@@ -81,7 +107,7 @@ def test_the_production_config_reads_its_servers_from_the_environment(
     assert config.online_store.skip_dedup  # a rewritten latest bar must be written again
     assert config.registry.registry_type == "sql"
     assert config.registry.path == PRODUCTION_ENV["FEAST_REGISTRY_URL"]
-    source = resource.repo_objects().source
+    source = resource.repo_objects(SERVICES).source
     assert source == clickhouse_source()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from trade2026_assets.feature_catalog import DEFAULT_FEATURES
 from trade2026_assets.feature_store.frame import FEATURE_VIEW, VIEW_FIELDS
 from trade2026_assets.feature_store.resource import FeatureStoreResource
 from trade2026_assets.settings import FEATURE_REPO
@@ -52,7 +53,7 @@ def test_files_exported_by_different_runs_materialize_together(tmp_path: Path) -
         pl.concat([offline_rows("NASDAQ", 300), offline_rows("SP500", 298)]),
         ["NASDAQ", "SP500"],
     )
-    store.apply()
+    store.apply({"seed_service": DEFAULT_FEATURES})
     feast = store.store()
     # The window of SP500's and NASDAQ's newest rows: rows of files of both runs' making.
     feast.materialize(
@@ -61,7 +62,11 @@ def test_files_exported_by_different_runs_materialize_together(tmp_path: Path) -
         feature_views=[FEATURE_VIEW],
     )
     online = feast.get_online_features(
-        features=[f"{FEATURE_VIEW}:rsi"], entity_rows=[{"symbol": "NASDAQ"}, {"symbol": "SP500"}]
+        features=[f"{FEATURE_VIEW}:rsi"],
+        entity_rows=[
+            {"symbol": "NASDAQ", "indicator_set": "rsi14"},
+            {"symbol": "SP500", "indicator_set": "rsi14"},
+        ],
     ).to_dict()
     assert online["rsi"] == [299.0, 297.0]
     symbol_types = {

@@ -1,1 +1,0 @@
-"""Asset definitions, built by `trade2026_assets.definitions`."""

@@ -1,0 +1,1 @@
+"""Per strategy: `<name>/training_set` → `<name>/model` → `<name>/backtest`, with gates."""

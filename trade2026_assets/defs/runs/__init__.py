@@ -1,0 +1,1 @@
+"""Run monitoring: runs whose worker died are marked failed."""

@@ -1,0 +1,2 @@
+"""Strategies as data: the declaration (`declaration`) and the signal rule (`rule`).
+Imports neither Dagster, FastAPI nor BentoML."""
