@@ -36,6 +36,7 @@ from scripts.harness.dagster_runs import run_market_data_job
 from scripts.harness.registry import registry_process
 from scripts.harness.services import free_port
 from scripts.harness.serving import serving_process
+from scripts.harness.strategy_models import WEAKER_DEFAULT
 from trade2026_assets.definitions import build_definitions
 from trade2026_assets.settings import STRATEGIES_DIR, AssetsSettings
 from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
@@ -43,7 +44,6 @@ from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 REPO = Path(__file__).resolve().parents[1]
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
 MODEL_KEY = dg.AssetKey([DEFAULT_STRATEGY, "model"])
-WEAK = {"num_boost_round": 2, "max_depth": 1, "colsample_bytree": 0.5}
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
 TARGET_S = 60.0
 DAGSTER_DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
@@ -90,11 +90,11 @@ def checks_passed_at(instance: dg.DagsterInstance, run_id: str) -> float:
     return max(stamps)
 
 
-def train(settings: AssetsSettings, instance: dg.DagsterInstance, params: dict[str, Any]) -> Any:
-    """The default strategy's training job, its declaration's model edited with `params` (as
+def train(settings: AssetsSettings, instance: dg.DagsterInstance, changes: dict[str, Any]) -> Any:
+    """The default strategy's training job, its declaration edited with `changes` (as
     a user edits the file) and the definitions loaded again. The daemon's code location
     keeps the declaration it loaded: its sensor reads no model parameters."""
-    write_default_strategy(settings.strategies_dir, params)
+    write_default_strategy(settings.strategies_dir, changes)
     defs = build_definitions(settings)
     result = defs.resolve_job_def(f"{DEFAULT_STRATEGY}_training").execute_in_process(
         instance=instance,
@@ -159,7 +159,7 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
             )
             try:
                 serving.wait_up()
-                weak = train(settings, instance, WEAK)
+                weak = train(settings, instance, WEAKER_DEFAULT)
                 weak_version = _version(weak)
                 wait_for_version(serving.url, weak_version, timeout=3 * interval + 60)
                 from mlflow import MlflowClient
@@ -167,7 +167,8 @@ def loop_latency(repetitions: int, interval: int) -> list[dict[str, Any]]:
                 mlflow = MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
                 for repetition in range(repetitions):
                     mlflow.set_registered_model_alias(DEFAULT_STRATEGY, "champion", weak_version)
-                    result = train(settings, instance, {"seed": 100 + repetition})
+                    reseeded = {"model": {"params": {"seed": 100 + repetition}}}
+                    result = train(settings, instance, reseeded)
                     version = _version(result)
                     passed = checks_passed_at(instance, result.run_id)
                     served = wait_for_version(serving.url, version, timeout=2 * interval + 60)

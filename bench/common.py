@@ -61,13 +61,25 @@ def write_results(name: str, rows: list[dict[str, Any]], **extra: Any) -> Path:
     return path
 
 
-def write_default_strategy(directory: Path, params: dict[str, Any] | None = None) -> Path:
-    """`directory` declaring the shipped default strategy alone, its model's parameters
-    updated with `params` (as a user edits its file); the directory."""
+def write_default_strategy(directory: Path, changes: dict[str, Any] | None = None) -> Path:
+    """`directory` declaring the shipped default strategy alone, `changes` merged into its
+    declaration (nested mappings merge, as a user edits its file); the directory."""
     declared: dict[str, Any] = yaml.safe_load(
         (STRATEGIES_DIR / f"{DEFAULT_STRATEGY}.yaml").read_text()
     )
-    declared["model"]["params"] = {**declared["model"]["params"], **(params or {})}
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{DEFAULT_STRATEGY}.yaml").write_text(yaml.safe_dump(declared))
+    (directory / f"{DEFAULT_STRATEGY}.yaml").write_text(
+        yaml.safe_dump(_merged(declared, changes or {}))
+    )
     return directory
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = (
+            _merged(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out

@@ -107,8 +107,8 @@ def prepare(prod: ProductionStack) -> tuple[str, str]:
     assert run_market_data_job(prod.defs, SYMBOLS, instance=prod.instance).success
     declaration = prod.settings.strategies()[DEFAULT_STRATEGY]
     versions = []
-    for params in ({"num_boost_round": 5}, {}):
-        write_default_strategy(prod.settings.strategies_dir, params)
+    for changes in ({"model": {"params": {"num_boost_round": 5}}}, {}):
+        write_default_strategy(prod.settings.strategies_dir, changes)
         outcome = run_job(
             build_definitions(prod.settings), declaration.training_job, instance=prod.instance
         )
