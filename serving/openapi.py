@@ -109,6 +109,13 @@ def complete(
     examples = examples or {}
     spec["info"] = _info(strategies)
     paths = spec.setdefault("paths", {})
+    for operations in paths.values():
+        for operation in operations.values():
+            # BentoML keys some responses by int: with the gate's "400" next to its 400 the
+            # JSON holds one key twice, and Swagger UI renders nothing ("duplicated mapping
+            # key").
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
     for (path, method), statuses in _GUARDED.items():
         operation = paths.get(path, {}).get(method)
         if operation is None:
@@ -160,7 +167,9 @@ def _info(strategies: Sequence[StrategyDeclaration]) -> dict[str, Any]:
         "title": "Trade2026 serving",
         "version": importlib.metadata.version("trade2026"),
         "description": (
-            "Predictions and BUY/SELL/HOLD signals of every declared strategy, each from the "
+            # BentoML's page hides the title (it shows the version only): say it here too.
+            "Trade2026 serving: predictions and BUY/SELL/HOLD signals of every declared "
+            "strategy, each from the "
             "model its registry slot names live (swapped without dropping a request). "
             "`POST /strategies/<name>/predict` takes rows of the strategy's features, "
             "`POST /strategies/<name>/signal` symbols whose online features it reads; "
