@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from registry_service import __version__
 from registry_service.api.errors import (
@@ -25,6 +26,11 @@ from registry_service.migrate import upgrade_to_head
 from registry_service.relay import OutboxRelay
 
 API_PREFIX = "/api/v1"
+# The interactive docs (Swagger UI) and the assets they load, served by the registry itself
+# from the fastapi-offline package: FastAPI's default page loads them from a CDN, and is
+# blank on a machine without internet.
+DOCS_URL = f"{API_PREFIX}/docs"
+DOCS_ASSETS_URL = f"{API_PREFIX}/docs-assets"
 log = logging.getLogger(__name__)
 
 
@@ -58,14 +64,15 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
                 await relay_task
             database.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Trade2026 registry",
         version=__version__,
         description="Entities, deployments, swaps and events of the Trade2026 platform.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=DOCS_URL,
         redoc_url=None,
+        static_url=DOCS_ASSETS_URL,
     )
     app.state.settings = settings
     install_error_handlers(app)

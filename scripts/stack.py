@@ -5,13 +5,16 @@ stops them; `python scripts/stack.py status` says what runs.
 Everything runs on the embedded profile under TRADE2026_HOME (default .trade2026): the same
 state as `make demo`. Ports: DAGSTER_PORT (3070), REGISTRY_PORT (8350), SERVING_PORT
 (3000), MLFLOW_PORT (5000). Each process's log is in TRADE2026_HOME/logs/, its process
-group id in TRADE2026_HOME/run/.
+group id in TRADE2026_HOME/run/, and the ports `up` started them on in
+TRADE2026_HOME/run/ports.json: `status`, `down` and a second `up` use those, whatever this
+shell exports.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from registry_service.main import DOCS_URL
 from scripts.dagster_instance import ensure_instance_yaml
 from scripts.harness.processes import descendants, kill_survivors
 from scripts.harness.registry import local_api_key
@@ -35,13 +39,44 @@ def state_dir() -> Path:
     return Path(os.environ.get("TRADE2026_HOME", REPO / ".trade2026")).resolve()
 
 
-def ports() -> dict[str, int]:
-    return {
+def ports(home: Path) -> dict[str, int]:
+    """Each service's port: the one it was started on while it runs, else the
+    environment's (or the default)."""
+    chosen = {
         "dagster": int(os.environ.get("DAGSTER_PORT", "3070")),
         "registry": int(os.environ.get("REGISTRY_PORT", "8350")),
         "serving": int(os.environ.get("SERVING_PORT", "3000")),
         "mlflow": int(os.environ.get("MLFLOW_PORT", "5000")),
     }
+    recorded = recorded_ports(home)
+    for name in chosen:
+        if name in recorded and running_pid(home, name) is not None:
+            chosen[name] = recorded[name]
+    return chosen
+
+
+def ports_file(home: Path) -> Path:
+    return home / "run" / "ports.json"
+
+
+def recorded_ports(home: Path) -> dict[str, int]:
+    try:
+        recorded = json.loads(ports_file(home).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {name: port for name, port in recorded.items() if isinstance(port, int)}
+
+
+def record_port(home: Path, name: str, port: int | None) -> None:
+    """Remember (or, with None, forget) the port a service was started on."""
+    recorded = recorded_ports(home)
+    if port is None:
+        recorded.pop(name, None)
+    else:
+        recorded[name] = port
+    ports_file(home).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
 
 
 def embedded_env(home: Path) -> dict[str, str]:
@@ -63,14 +98,19 @@ def embedded_env(home: Path) -> dict[str, str]:
 class Service:
     name: str
     command: list[str]
-    url: str
+    port: int
     probe: str  # a path that answers 200 once the service is up
+    page: str = "/"  # what a person opens (answers 200 too)
     cwd: Path = REPO
     what: str = ""
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
 
 def services(home: Path) -> list[Service]:
-    port = ports()
+    port = ports(home)
     mlflow_db = home / "mlflow" / "mlflow.db"
     return [
         Service(
@@ -85,14 +125,15 @@ def services(home: Path) -> list[Service]:
                 "--port",
                 str(port["registry"]),
             ],
-            f"http://127.0.0.1:{port['registry']}",
+            port["registry"],
             "/ready",
-            what="registry API (docs at /docs)",
+            page=DOCS_URL,
+            what="registry API and its docs",
         ),
         Service(
             "serving",
             [str(BIN / "bentoml"), "serve", "--host", "127.0.0.1", "--port", str(port["serving"])],
-            f"http://127.0.0.1:{port['serving']}",
+            port["serving"],
             "/livez",
             cwd=REPO / "serving",
             what="serving: /predict, /signal, /v1/model (ready once a model is live)",
@@ -113,7 +154,7 @@ def services(home: Path) -> list[Service]:
                 "--workers",
                 "1",
             ],
-            f"http://127.0.0.1:{port['mlflow']}",
+            port["mlflow"],
             "/health",
             what="MLflow UI: runs, registered versions, the champion alias",
         ),
@@ -129,7 +170,7 @@ def services(home: Path) -> list[Service]:
                 "-p",
                 str(port["dagster"]),
             ],
-            f"http://127.0.0.1:{port['dagster']}",
+            port["dagster"],
             "/server_info",
             what="Dagster UI + daemon: assets, checks, auto_swap_sensor, schedules",
         ),
@@ -173,7 +214,7 @@ def up(timeout: float) -> int:
     env = embedded_env(home)
     ensure_instance_yaml(Path(env["DAGSTER_HOME"]))
     key = local_api_key(home, env)
-    port = ports()
+    port = ports(home)
     registry_url = f"http://127.0.0.1:{port['registry']}"
     env.update(
         {
@@ -192,7 +233,7 @@ def up(timeout: float) -> int:
     for service in services(home):
         log = home / "logs" / f"{service.name}.log"
         if running_pid(home, service.name) is not None:
-            print(f"  {service.name:<9} already running  {service.url}", flush=True)
+            print(f"  {service.name:<9} already running  {service.url + service.page}", flush=True)
             continue
         with log.open("ab") as out:
             process = subprocess.Popen(
@@ -204,6 +245,7 @@ def up(timeout: float) -> int:
                 start_new_session=True,
             )
         pid_file(home, service.name).write_text(f"{process.pid}\n")
+        record_port(home, service.name, service.port)
         print(f"  {service.name:<9} starting (log: {log}) …", end="", flush=True)
         if wait_for(service.url + service.probe, process, timeout):
             print(" up", flush=True)
@@ -212,7 +254,7 @@ def up(timeout: float) -> int:
             failed.append(service.name)
     for service in services(home):
         if service.name not in failed:
-            print(f"  {service.url:<24} {service.what}")
+            print(f"  {service.url + service.page:<36} {service.what}")
     print(f"API key for curl: {home / 'demo-api-key'}; stop everything: make down")
     return 1 if failed else 0
 
@@ -225,6 +267,7 @@ def down() -> int:
             continue
         stop_group(pid)
         pid_file(home, name).unlink(missing_ok=True)
+        record_port(home, name, None)
         print(f"  {name:<9} stopped", flush=True)
     return 0
 
@@ -255,7 +298,7 @@ def status() -> int:
         state = "running" if pid else "stopped"
         if pid is None and answers(service.url + service.probe):
             state = "stopped, but its port answers (a process this stack did not start?)"
-        print(f"  {service.name:<9} {state:<8} {service.url}")
+        print(f"  {service.name:<9} {state:<8} {service.url + service.page}")
     return 0
 
 

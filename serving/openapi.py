@@ -1,16 +1,18 @@
 """The published API description: BentoML's, completed with what serving.gate answers
 (a body is required; 401, 403, 413, 415 and the service's own 503 are documented), and
 with one path per declared strategy (`/strategies/<name>/predict`, `.../signal`: each
-body as its strategy's features make it) and `GET /strategies`."""
+body as its strategy's features make it, with an example that works) and `GET /strategies`;
+its title, description and version are the project's, not BentoML's placeholders."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import importlib.metadata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from serving.schemas import SignalRequest, predict_request
-from trade2026_assets.strategy.declaration import StrategyDeclaration
+from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY, StrategyDeclaration
 
 ERROR = {
     "type": "object",
@@ -97,18 +99,33 @@ _LISTING = {
 
 
 def complete(
-    spec: dict[str, Any], strategies: Sequence[StrategyDeclaration] = ()
+    spec: dict[str, Any],
+    strategies: Sequence[StrategyDeclaration] = (),
+    examples: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A copy of BentoML's OpenAPI document with the gate's answers and the strategies'
-    routes in it."""
+    routes in it. `examples`: per strategy name, its `predict` and `signal` bodies."""
     spec = copy.deepcopy(spec)
+    examples = examples or {}
+    spec["info"] = _info(strategies)
     paths = spec.setdefault("paths", {})
+    for operations in paths.values():
+        for operation in operations.values():
+            # BentoML keys some responses by int: with the gate's "400" next to its 400 the
+            # JSON holds one key twice, and Swagger UI renders nothing ("duplicated mapping
+            # key").
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
     for (path, method), statuses in _GUARDED.items():
         operation = paths.get(path, {}).get(method)
         if operation is None:
             continue
         if "requestBody" in operation:
             operation["requestBody"]["required"] = True
+            # The unprefixed routes answer for the default strategy.
+            example = examples.get(DEFAULT_STRATEGY, {}).get(path.strip("/"))
+            if example is not None:
+                operation["requestBody"]["content"]["application/json"]["example"] = example
         _document(operation.setdefault("responses", {}), statuses)
     paths["/strategies"] = {
         "get": {
@@ -129,6 +146,7 @@ def complete(
                 f"({', '.join(declaration.features)}), from its live model",
                 predict,
                 _PREDICTIONS,
+                examples.get(name, {}).get("predict"),
             )
         }
         paths[f"{declaration.route}/signal"] = {
@@ -137,18 +155,45 @@ def complete(
                 f"{name}: BUY/SELL/HOLD per symbol from its online features and live model",
                 SignalRequest.model_json_schema(),
                 _SIGNALS,
+                examples.get(name, {}).get("signal"),
             )
         }
     return spec
 
 
+def _info(strategies: Sequence[StrategyDeclaration]) -> dict[str, Any]:
+    names = ", ".join(f"`{d.name}`" for d in strategies) or "none"
+    return {
+        "title": "Trade2026 serving",
+        "version": importlib.metadata.version("trade2026"),
+        "description": (
+            # BentoML's page hides the title (it shows the version only): say it here too.
+            "Trade2026 serving: predictions and BUY/SELL/HOLD signals of every declared "
+            "strategy, each from the "
+            "model its registry slot names live (swapped without dropping a request). "
+            "`POST /strategies/<name>/predict` takes rows of the strategy's features, "
+            "`POST /strategies/<name>/signal` symbols whose online features it reads; "
+            f"`/predict` and `/signal` answer for `{DEFAULT_STRATEGY}`. `GET /strategies` says "
+            "what is live, or why nothing is. Declared strategies: "
+            f"{names}."
+        ),
+    }
+
+
 def _post(
-    operation_id: str, summary: str, body: dict[str, Any], answer: dict[str, Any]
+    operation_id: str,
+    summary: str,
+    body: dict[str, Any],
+    answer: dict[str, Any],
+    example: Any = None,
 ) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": body}
+    if example is not None:
+        content["example"] = example
     return {
         "summary": summary,
         "operationId": operation_id,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "requestBody": {"required": True, "content": {"application/json": content}},
         "responses": _document({"200": _json("Successful Response", answer)}, _POST),
     }
 

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import JSONResponse, Response
 
 from registry_service.client import RegistryClient
+from serving.examples import request_examples
 from serving.follower import RegistryEvents, RegistryFollower, describe_model
 from serving.gate import VALIDATED_BODY, RequestGate, validation_problem
 from serving.live_model import LiveModel, load_model
@@ -498,9 +499,16 @@ _SERVICE: Any = StrategyService
 # module before it starts a worker: reading the gate's settings and the declarations here
 # makes a bad key configuration or a bad declaration refuse to start, rather than fail in
 # every worker.
-_STRATEGIES = list(AssetsSettings().strategies())
+_ASSETS = AssetsSettings()
+_STRATEGIES = list(_ASSETS.strategies())
+
+
+def _api_description() -> dict[str, Any]:
+    universe, sources = _ASSETS.universe, _ASSETS.source_symbols()
+    examples = {d.name: request_examples(d, universe, sources) for d in _STRATEGIES}
+    return complete(_SERVICE.openapi_spec.asdict(), _STRATEGIES, examples)
+
+
 _SERVICE.add_asgi_middleware(
-    RequestGate,
-    **gate_settings(ServingSettings(), _STRATEGIES),
-    openapi=lambda: complete(_SERVICE.openapi_spec.asdict(), _STRATEGIES),
+    RequestGate, **gate_settings(ServingSettings(), _STRATEGIES), openapi=_api_description
 )

@@ -78,8 +78,9 @@ class AssetsSettings(BaseSettings):
     feature_repo: Path = FEATURE_REPO
     feast_project: str = "trade2026"
 
+    # Empty: the MLflow UI of the local stack, on MLFLOW_PORT as `make up` starts it.
     mlflow_ui_url: str = Field(
-        default="http://127.0.0.1:5000", description="MLflow UI base URL for metadata links."
+        default="", validate_default=True, description="MLflow UI base URL for metadata links."
     )
 
     # The registry the auto-swap sensor deploys through (its API key: the environment
@@ -99,6 +100,18 @@ class AssetsSettings(BaseSettings):
     _source_symbols: list[str] = PrivateAttr(default_factory=list)
     # The sources file as read when the settings were validated (read once).
     _sources: Sources | None = PrivateAttr(default=None)
+
+    @field_validator("mlflow_ui_url")
+    @classmethod
+    def _mlflow_ui_on_its_port(cls, value: str) -> str:
+        if value:
+            return value
+        port = os.environ.get("MLFLOW_PORT", "5000").strip()
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"unset, so the links follow MLFLOW_PORT, which is not a port number: {port!r}"
+            )
+        return f"http://127.0.0.1:{int(port)}"
 
     @field_validator("symbols")
     @classmethod

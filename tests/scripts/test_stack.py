@@ -4,6 +4,7 @@ printed URLs, and stops with nothing left behind."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,13 +53,27 @@ def test_up_starts_every_service_and_down_stops_them(tmp_path: Path) -> None:
         # Serving follows the registry with the local key; nothing is live yet.
         model = httpx.get(f"http://127.0.0.1:{ports['SERVING']}/v1/model", timeout=10).json()
         assert model["registry"]["reachable"] is True, model
-        assert "already running" in stack("up", env)
+        # Every URL it prints is a page that answers (the registry's is its docs page).
+        printed = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+\S*", started)))
+        assert f"http://127.0.0.1:{ports['REGISTRY']}/api/v1/docs" in printed, started
+        assert len(printed) == 4, printed
+        for url in printed:
+            assert httpx.get(url, timeout=30).status_code == 200, url
+        # A shell that exports other ports (here: none) still sees the stack it started.
+        elsewhere = {k: v for k, v in env.items() if not k.endswith("_PORT")}
+        for line in stack("status", elsewhere).splitlines():
+            assert " running " in line, line
+            [port] = re.findall(r"http://127\.0\.0\.1:(\d+)", line)
+            assert int(port) in ports.values(), line
+        again = stack("up", elsewhere)
+        assert again.count("already running") == 4, again
+        assert set(re.findall(r"http://127\.0\.0\.1:\d+\S*", again)) == set(printed), again
         # The daemon monitors the runs (Dagster's own schema validates the instance).
         settings, _ = dagster_instance_config(str(tmp_path / "dagster"), "dagster.yaml")
         assert settings["run_monitoring"]["enabled"] is True
         assert stack("status", env).count(" running ") == 4
     finally:
-        stopped = stack("down", env)
+        stopped = stack("down", {k: v for k, v in env.items() if not k.endswith("_PORT")})
     assert stopped.count(" stopped") == 4
     for port in ports.values():
         try:

@@ -26,6 +26,8 @@ def test_make_bento_packages_the_service_its_wheel_and_pins(tmp_path: Path) -> N
     assert manifest["service"] == "service:StrategyService"
     assert {api["name"] for api in manifest["schema"]["routes"]} >= {"predict", "signal"}
     assert (bento / "src" / "service.py").exists()
+    # The Bento's description is the service's, not BentoML's placeholder.
+    assert (bento / "README.md").read_text().startswith("Trade2026 serving: ")
     assert (bento / "env" / "python" / "wheels" / "trade2026-0.1.0-py3-none-any.whl").exists()
     pins = (bento / "env" / "python" / "requirements.txt").read_text()
     for pin in ("bentoml==1.4.40", "feast==0.67.0", "xgboost-cpu==3.2.0", "mlflow==3.17.2"):
