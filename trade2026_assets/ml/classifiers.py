@@ -8,6 +8,7 @@ features (`mlflow.sklearn`): the lifecycle does not depend on the family.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -196,14 +197,18 @@ class LogisticRegressionClassifier:
 
         # The pipeline's pyfunc predicts the class; the flavor's predict_proba the odds.
         signature, input_example = signature_and_example(self, example, output=("integer", "label"))
-        return mlflow_module.sklearn.log_model(
-            self.pipeline,
-            name="model",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            registered_model_name=registered_model,
-            signature=signature,
-            input_example=input_example,
-        )
+        with warnings.catch_warnings():
+            # MLflow checks the example by predicting from it as a named frame; the pipeline
+            # was fitted on a matrix in the same column order, so the names carry nothing.
+            warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
+            return mlflow_module.sklearn.log_model(
+                self.pipeline,
+                name="model",
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                registered_model_name=registered_model,
+                signature=signature,
+                input_example=input_example,
+            )
 
 
 def _fit_logistic(
