@@ -108,14 +108,15 @@ def test_two_strategies_train_gate_and_backtest_side_by_side(tmp_path: Path) -> 
         # What a person sees in MLflow: a named run, a described version, a signature.
         dagster_run = version.tags["dagster_run_id"]
         assert run.info.run_name == f"{name} · v{version.version} · run {dagster_run[:8]}"
-        assert "AUC" in version.description
+        description = str(version.description)
+        assert "AUC" in description
         training_set = outcome.metadata_of[f"{name}/training_set"]
-        assert f"`{training_set['training_set_hash']}`" in version.description
-        assert "`auc_above_chance` passed" in version.description
+        assert f"`{training_set['training_set_hash']}`" in description
+        assert "`auc_above_chance` passed" in description
         uri = f"models:/{name}/{version.version}"
         with MlflowResource(tracking_uri=client.tracking_uri).active():
             logged = Model.load(uri)
-            example = logged.load_input_example(uri)
+            example: Any = logged.load_input_example(uri)
         assert logged.signature is not None
         assert logged.signature.inputs.input_names() == list(training_set["features"])
         assert list(example.columns) == list(training_set["features"])
@@ -172,7 +173,7 @@ def test_two_strategies_train_gate_and_backtest_side_by_side(tmp_path: Path) -> 
     retrained = client.get_model_version(
         DEFAULT, again.metadata_of[f"{DEFAULT}/model"]["model_version"]
     )
-    assert f"champion version {first}" in retrained.description
+    assert f"champion version {first}" in str(retrained.description)
     sharpe = again.metadata(f"{DEFAULT}/model", "beats_champion_sharpe")
     assert sharpe["champion_version"] == first
     assert sharpe["trials"] == 2
