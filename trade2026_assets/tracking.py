@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 
 _MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# What an experiment holds, as MLflow's UI writes it when "Machine learning" is chosen for it.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+# MLflow 3.17's UI takes the landing view from a per-browser "workflow type" (GenAI by
+# default: the traces overview), not from that tag; a link naming the type lands on runs.
+LANDS_ON_RUNS = "workflowType=machine_learning"
 
 
 class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -47,15 +53,21 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
+        """The experiment's id, created if missing; either way marked as model training."""
         client = self.client()
         experiment = client.get_experiment_by_name(self.experiment)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        return str(
-            client.create_experiment(
-                self.experiment, artifact_location=self.artifact_location or None
+        if experiment is None:
+            return str(
+                client.create_experiment(
+                    self.experiment,
+                    artifact_location=self.artifact_location or None,
+                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING},
+                )
             )
-        )
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+            # Created before the tag was set (or by hand).
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+        return str(experiment.experiment_id)
 
     @contextmanager
     def active(self) -> Iterator[Any]:
@@ -84,8 +96,24 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if self.tracking_uri.startswith(prefix):
             Path(self.tracking_uri[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
 
+    def experiment_url(self, experiment_id: str) -> str:
+        """The experiment's runs (not the GenAI overview a bare experiment link opens)."""
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{LANDS_ON_RUNS}"
+
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return (
+            f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{LANDS_ON_RUNS}"
+        )
 
     def model_version_url(self, registered_model: str, version: str) -> str:
-        return f"{self.ui_url.rstrip('/')}/#/models/{registered_model}/versions/{version}"
+        return (
+            f"{self.ui_url.rstrip('/')}/#/models/{registered_model}/versions/{version}"
+            f"?{LANDS_ON_RUNS}"
+        )
+
+
+def run_name(strategy: str, version: str | None, dagster_run_id: str) -> str:
+    """An MLflow run's name: `default_ml_strategy · v3 · run 1a2b3c4d` (the version once
+    the model is registered; the Dagster run id shortened as Dagster's UI shows it)."""
+    parts = [strategy, *([f"v{version}"] if version else []), f"run {dagster_run_id[:8]}"]
+    return " · ".join(parts)

@@ -8,6 +8,7 @@ features (`mlflow.sklearn`): the lifecycle does not depend on the family.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,8 +44,9 @@ class Classifier(Protocol):
         """A per-feature importance the family defines (gain; |coefficient|)."""
         ...
 
-    def log_to(self, mlflow_module: Any, *, registered_model: str) -> Any:
-        """Log with the family's MLflow flavor, registered as a new version."""
+    def log_to(self, mlflow_module: Any, *, registered_model: str, example: pl.DataFrame) -> Any:
+        """Log with the family's MLflow flavor, registered as a new version, with a
+        signature naming the features and `example` (feature rows) as its input example."""
         ...
 
     def summary(self) -> dict[str, float]:
@@ -58,6 +60,31 @@ def feature_matrix(rows: pl.DataFrame, features: tuple[str, ...]) -> npt.NDArray
 
 def predict_frame(model: Classifier, rows: pl.DataFrame) -> FloatArray:
     return model.predict(feature_matrix(rows, model.features))
+
+
+def signature_and_example(
+    model: Classifier, example: pl.DataFrame, *, output: tuple[str, str]
+) -> tuple[Any, Any]:
+    """The MLflow signature (one double column per feature, in the model's order; `output`
+    is the pyfunc prediction's type and name) and `example`'s feature columns as a pandas
+    frame: what the model version page shows as its inputs and what a pyfunc user sends."""
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    if example.height == 0:
+        raise ValueError("an input example needs at least one feature row")
+    missing = [name for name in model.features if name not in example.columns]
+    if missing:
+        raise ValueError(f"the input example lacks features {missing}")
+    rows = example.select(model.features).cast(pl.Float64)
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in model.features]),
+        outputs=Schema([ColSpec(*output)]),
+    )
+    # Built column by column: polars' to_pandas would need pyarrow's conversion layer.
+    frame = pd.DataFrame({name: rows.get_column(name).to_numpy() for name in model.features})
+    return signature, frame
 
 
 # -- XGBoost -----------------------------------------------------------------------------
@@ -105,15 +132,20 @@ class XgboostClassifier:
     def summary(self) -> dict[str, float]:
         return {"best_iteration": float(self.iteration_range[1] - 1)}
 
-    def log_to(self, mlflow_module: Any, *, registered_model: str) -> Any:
+    def log_to(self, mlflow_module: Any, *, registered_model: str, example: pl.DataFrame) -> Any:
         import xgboost as xgb
 
+        signature, input_example = signature_and_example(
+            self, example, output=("double", "up_probability")
+        )
         return mlflow_module.xgboost.log_model(
             self.booster,
             name="model",
             # Without explicit requirements MLflow spends ~10 s inferring them.
             pip_requirements=[f"xgboost=={xgb.__version__}"],
             registered_model_name=registered_model,
+            signature=signature,
+            input_example=input_example,
         )
 
 
@@ -160,15 +192,23 @@ class LogisticRegressionClassifier:
     def summary(self) -> dict[str, float]:
         return {"iterations": float(self.pipeline[-1].n_iter_[0])}
 
-    def log_to(self, mlflow_module: Any, *, registered_model: str) -> Any:
+    def log_to(self, mlflow_module: Any, *, registered_model: str, example: pl.DataFrame) -> Any:
         import sklearn
 
-        return mlflow_module.sklearn.log_model(
-            self.pipeline,
-            name="model",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            registered_model_name=registered_model,
-        )
+        # The pipeline's pyfunc predicts the class; the flavor's predict_proba the odds.
+        signature, input_example = signature_and_example(self, example, output=("integer", "label"))
+        with warnings.catch_warnings():
+            # MLflow checks the example by predicting from it as a named frame; the pipeline
+            # was fitted on a matrix in the same column order, so the names carry nothing.
+            warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
+            return mlflow_module.sklearn.log_model(
+                self.pipeline,
+                name="model",
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                registered_model_name=registered_model,
+                signature=signature,
+                input_example=input_example,
+            )
 
 
 def _fit_logistic(

@@ -46,8 +46,21 @@ def test_each_family_learns_and_round_trips_through_mlflow(tmp_path: Path, spec:
     with mlflow.active() as mlflow_module:
         mlflow_module.set_experiment("classifiers")
         with mlflow_module.start_run():
-            info = model.log_to(mlflow_module, registered_model=f"m_{spec.family}")
+            info = model.log_to(
+                mlflow_module, registered_model=f"m_{spec.family}", example=test.head(2)
+            )
         uri = f"models:/m_{spec.family}/{info.registered_model_version}"
+        # The version page's inputs: every feature by name and type, in the model's order,
+        # and the example rows, which the pyfunc flavor predicts from as logged.
+        logged = mlflow_module.models.Model.load(uri)
+        assert logged.signature is not None
+        assert [(c.name, c.type.name) for c in logged.signature.inputs.inputs] == [
+            (name, "double") for name in FEATURES
+        ]
+        example = logged.load_input_example(uri)
+        assert list(example.columns) == list(FEATURES)
+        assert example.to_numpy() == pytest.approx(test.select(FEATURES).head(2).to_numpy())
+        assert len(mlflow_module.pyfunc.load_model(uri).predict(example)) == 2
         loaded = classifiers.load(
             mlflow_module, family=spec.family, model_uri=uri, features=FEATURES
         )
@@ -62,3 +75,14 @@ def test_each_family_learns_and_round_trips_through_mlflow(tmp_path: Path, spec:
                 model_uri=f"models:/m_{spec.family}/99",
                 features=FEATURES,
             )
+
+
+def test_an_input_example_without_the_features_is_refused(tmp_path: Path) -> None:
+    train, validation = _rows(300, 1), _rows(100, 2)
+    model = classifiers.fit(
+        LogisticRegressionModel(family="logistic_regression"), FEATURES, train, validation
+    )
+    with pytest.raises(ValueError, match=r"lacks features \['noise'\]"):
+        classifiers.signature_and_example(model, train.drop("noise"), output=("integer", "label"))
+    with pytest.raises(ValueError, match="at least one feature row"):
+        classifiers.signature_and_example(model, train.head(0), output=("integer", "label"))

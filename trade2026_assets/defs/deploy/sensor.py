@@ -70,6 +70,7 @@ def evaluate(
     )
     decision = decide(declaration, evidence)
     if isinstance(decision, Rejection):
+        aliases.mark_rejected(mlflow, declaration, candidate.model_version, decision)
         return dg.SensorResult(skip_reason=decision.message, cursor=state.model_dump_json())
     environment = registry.environment
     with registry.client() as client:

@@ -13,6 +13,7 @@ import dagster as dg
 import polars as pl
 
 from trade2026_assets.defs.evidence import log_failed
+from trade2026_assets.defs.ml import version_description
 from trade2026_assets.defs.ml.backtest_asset import periods_per_year
 from trade2026_assets.defs.ml.gates import (
     CHALLENGER_ALIAS,
@@ -36,7 +37,7 @@ from trade2026_assets.ml import classifiers, promotion
 from trade2026_assets.ml.metrics import classification_metrics, majority_baseline
 from trade2026_assets.ml.walk_forward import Fold
 from trade2026_assets.strategy.declaration import StrategyDeclaration
-from trade2026_assets.tracking import MlflowResource
+from trade2026_assets.tracking import MlflowResource, run_name
 from trade2026_assets.warehouse import WarehouseResource, read_versions
 
 # In-sample metrics only show over-fitting: a seeded sample is as good as all rows.
@@ -118,13 +119,20 @@ def register(
     metrics: dict[str, float],
     folds: promotion.Evaluation,
     tags: dict[str, str],
+    example: pl.DataFrame,
 ) -> Registered:
     """One MLflow run with the declaration's parameters, the metrics and the model (its
-    family's flavor), registered as a new version tagged with what it learned from."""
+    family's flavor, `example` its input example), registered as a new version tagged with
+    what it learned from; the run is named after the version it registered."""
     experiment_id = mlflow.experiment_id()
+    dagster_run_id = tags["dagster_run_id"]
     with (
         mlflow.active() as mlflow_module,
-        mlflow_module.start_run(experiment_id=experiment_id, tags=tags) as run,
+        mlflow_module.start_run(
+            experiment_id=experiment_id,
+            tags=tags,
+            run_name=run_name(declaration.name, None, dagster_run_id),
+        ) as run,
     ):
         mlflow_module.log_params(
             {
@@ -142,9 +150,12 @@ def register(
                 mlflow_module.log_metric(f"fold_{name}", getattr(score, name), step=score.fold)
         mlflow_module.log_dict(model.importance(), "feature_importance.json")
         mlflow_module.log_dict(declaration.model_dump(mode="json"), "strategy.json")
-        info = model.log_to(mlflow_module, registered_model=declaration.registered_model)
+        info = model.log_to(
+            mlflow_module, registered_model=declaration.registered_model, example=example
+        )
     version = str(info.registered_model_version)
     client = mlflow.client()
+    client.update_run(run.info.run_id, name=run_name(declaration.name, version, dagster_run_id))
     for key in ("training_set", "dagster_run_id", "features", "model_family", "indicator_set"):
         client.set_model_version_tag(declaration.registered_model, version, key, tags[key])
     return Registered(version, run.info.run_id, experiment_id)
@@ -288,6 +299,8 @@ def build_model(declaration: StrategyDeclaration) -> dg.AssetsDefinition:
                 "features": ",".join(declaration.features),
                 "model_family": family,
             },
+            # A real feature row: what the version page offers a pyfunc caller to send.
+            example=validation.head(1),
         )
         version = registered.version
         gates = model_gates(evidence.evaluation, declaration.gates)
@@ -312,6 +325,26 @@ def build_model(declaration: StrategyDeclaration) -> dg.AssetsDefinition:
                 trials=registered_versions(mlflow, declaration),
             ),
         ]
+        version_description.write_description(
+            mlflow,
+            declaration,
+            version,
+            version_description.describe(
+                declaration,
+                metrics,
+                [*gates, *against_champion],
+                version_description.TrainingSetFacts(
+                    training_set=training_set,
+                    indicator_set=indicator_set,
+                    dagster_run_id=context.run.run_id,
+                    rows={
+                        "train": train.height,
+                        "validation": validation.height,
+                        "test": test.height,
+                    },
+                ),
+            ),
+        )
         clock.lap("champion")
         context.log.info(
             "%s version %s: walk-forward AUC %.4f ± %.4f, holdout AUC %.4f (reported only)",

@@ -147,6 +147,28 @@ def test_the_first_model_goes_live_directly_and_is_recorded(
     assert tick().skip_message == f"no new {declaration.name}/model materialization"
 
 
+def test_a_model_that_lost_to_the_champion_stays_out_and_its_version_says_so(
+    registry: Registry, instance: dg.DagsterInstance, mlflow: MlflowResource
+) -> None:
+    declaration = strategy("lost")
+    tick = ticker(declaration, instance, registry, mlflow)
+    first_live(tick, mlflow)
+    lost = train(
+        instance, mlflow, declaration, {"passed": False, "outcome": "lost", "champion_version": "1"}
+    )
+
+    data = tick()
+
+    assert not data.asset_events
+    assert "lost to champion version 1" in str(data.skip_message)
+    assert live_uri(registry, declaration) == declaration.model_uri("1")
+    tags = mlflow.client().get_model_version(declaration.registered_model, lost).tags
+    assert tags["deployment"] == "lost_to_champion"
+    assert tags["auto_swap"].startswith("not swapped: lost to champion version 1")
+    first = mlflow.client().get_model_version(declaration.registered_model, "1").tags
+    assert first["deployment"] == "went_live"
+
+
 def test_a_better_model_is_swapped_without_waiting_and_kept_once_acknowledged(
     registry: Registry, instance: dg.DagsterInstance, mlflow: MlflowResource
 ) -> None:

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 
 from scripts.harness.dagster_runs import RunOutcome, run_job, run_market_data_job
 from tests.trade2026_assets.declarations import default_with, shipped, write_strategies
@@ -24,6 +25,7 @@ from trade2026_assets.defs.ml.reads import (
     model_rows,
 )
 from trade2026_assets.settings import AssetsSettings
+from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import FEATURES, WarehouseResource
 
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
@@ -103,6 +105,21 @@ def test_two_strategies_train_gate_and_backtest_side_by_side(tmp_path: Path) -> 
         assert version.run_id is not None
         run = client.get_run(version.run_id)
         assert run.data.params["strategy"] == name
+        # What a person sees in MLflow: a named run, a described version, a signature.
+        dagster_run = version.tags["dagster_run_id"]
+        assert run.info.run_name == f"{name} · v{version.version} · run {dagster_run[:8]}"
+        description = str(version.description)
+        assert "AUC" in description
+        training_set = outcome.metadata_of[f"{name}/training_set"]
+        assert f"`{training_set['training_set_hash']}`" in description
+        assert "`auc_above_chance` passed" in description
+        uri = f"models:/{name}/{version.version}"
+        with MlflowResource(tracking_uri=client.tracking_uri).active():
+            logged = Model.load(uri)
+            example: Any = logged.load_input_example(uri)
+        assert logged.signature is not None
+        assert logged.signature.inputs.input_names() == list(training_set["features"])
+        assert list(example.columns) == list(training_set["features"])
         assert param in run.data.params
         assert run.data.metrics["test_auc"] == pytest.approx(model["test_auc"])
         for metric in ("backtest_sharpe", "buy_and_hold_total_return", "validation_auc"):
@@ -152,6 +169,11 @@ def test_two_strategies_train_gate_and_backtest_side_by_side(tmp_path: Path) -> 
     # Paired on the same walk-forward folds: the champion's configuration refitted on them.
     assert champion["outcome"] in {"won", "tie", "lost"}
     assert "champion_wf_auc" in champion
+    # The new version's description says how it fared against the champion.
+    retrained = client.get_model_version(
+        DEFAULT, again.metadata_of[f"{DEFAULT}/model"]["model_version"]
+    )
+    assert f"champion version {first}" in str(retrained.description)
     sharpe = again.metadata(f"{DEFAULT}/model", "beats_champion_sharpe")
     assert sharpe["champion_version"] == first
     assert sharpe["trials"] == 2
