@@ -78,7 +78,7 @@ def _path(values: FloatArray, low: float, high: float, area: bool) -> str:
     return path + f"V{top}H0z" if area else path
 
 
-def svg(series: Sequence[Series], *, points: int, width: int = 480, height: int = 120) -> str:
+def svg(series: Sequence[Series], *, points: int, width: int = 360, height: int = 100) -> str:
     """One SVG: every series downsampled to `points` and drawn on its scale's range (of
     all its values, so a range quoted next to the chart is the drawn one)."""
     if points < 2:
