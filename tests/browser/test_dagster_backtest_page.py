@@ -1,7 +1,8 @@
 """The backtest's page in the Dagster UI, in headless Chromium (Debian's `/usr/bin/chromium`,
 driven by Playwright): its equity curve and drawdown drawn in place on the Overview tab (not
-behind "[Show Markdown]") and its figures as plain numbers. The screenshot is kept in
-`test-artifacts/dagster-ui-equity.png` (TRADE2026_TEST_ARTIFACTS moves it)."""
+behind "[Show Markdown]") and its figures as plain numbers, plotted by the Plots tab. The
+screenshot is kept in `test-artifacts/dagster-ui-equity.png` (TRADE2026_TEST_ARTIFACTS
+moves it)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,13 @@ def test_the_equity_curve_is_drawn_in_place_next_to_plain_figures(ui: Ui) -> Non
             )
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dagster-ui-equity.png"))
+
+            # The Plots tab draws every numeric entry over materializations, one a label.
+            page.get_by_role("button", name="Plots").click()
+            page.get_by_text(FIGURE, exact=True).first.wait_for(timeout=30_000)
+            assert page.get_by_text("Asset plots are automatically generated").count() == 0
+            for label in ("strategy_deflated_sharpe", "buy_and_hold_total_return"):
+                assert page.get_by_text(label, exact=True).count() >= 1, label
         except Exception:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dagster-ui-equity-failure.png"), full_page=True)
