@@ -370,7 +370,7 @@ def train_and_backtest(
                 f"{values['label']}"
             )
         elif asset == "model":
-            m = values["metrics"]
+            m = values
             baseline = m["test_majority_baseline_accuracy"]
             say(
                 f"  {key} {values['model_uri']} ({values['model_family']}, MLflow run "
@@ -383,7 +383,7 @@ def train_and_backtest(
             # strategy's trials, trades, exposure and the true buy-and-hold.
             say(f"  {key} tear sheet: {values['headline']}")
             for name in ("strategy", "buy_and_hold", "equal_weight_rebalanced"):
-                b = values[name]
+                b = {k.removeprefix(f"{name}_"): v for k, v in values.items()}
                 say(
                     f"  {key} {name:<12} total {b['total_return']:+.4%}  annualized "
                     f"{b['annualized_return']:+.2%}  Sharpe {b['sharpe']:.2f}  Sortino "
@@ -570,8 +570,12 @@ def summary(
     for declaration in strategies:
         name = declaration.name
         model = trained[f"{name}/model"]
-        metrics = model["metrics"]
-        backtest = trained.get(f"{name}/backtest", {}).get("strategy")
+        metrics = model
+        backtest = {
+            k.removeprefix("strategy_"): v
+            for k, v in trained.get(f"{name}/backtest", {}).items()
+            if k.startswith("strategy_")
+        }
         failed = [
             line
             for line in trained["gates"]["lines"]

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from trade2026_assets.ml import sharpe_statistics as ss
+from trade2026_assets.ml import sparkline
 from trade2026_assets.ml.backtest import BacktestParams, FloatArray, drawdown, run_backtest
 
 THRESHOLD_STEP = 0.05
@@ -182,6 +183,49 @@ def chart_png(result: dict[str, Any], title: str) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(figure)
+
+
+# The small charts' lines: the strategy on its own scale (a small position moves its equity
+# by a fraction of the benchmarks'), both benchmarks on a shared one.
+STRATEGY_COLOR, HOLD_COLOR, REBALANCED_COLOR, DRAWDOWN_COLOR = (
+    "royalblue",
+    "darkorange",
+    "seagreen",
+    "crimson",
+)
+
+
+def equity_lines(result: dict[str, Any]) -> list[sparkline.Series]:
+    return [
+        sparkline.Series(result["buy_and_hold_equity"], HOLD_COLOR, "benchmarks"),
+        sparkline.Series(result["equal_weight_rebalanced_equity"], REBALANCED_COLOR, "benchmarks"),
+        sparkline.Series(result["strategy_equity"], STRATEGY_COLOR, "strategy"),
+    ]
+
+
+def drawdown_lines(result: dict[str, Any]) -> list[sparkline.Series]:
+    return [
+        sparkline.Series(
+            drawdown(result["strategy_equity"]), DRAWDOWN_COLOR, "drawdown", area=True, reduce="min"
+        )
+    ]
+
+
+def chart_legend(result: dict[str, Any]) -> str:
+    """What the small charts' colours and scales are (they carry no axes)."""
+    scales = sparkline.ranges([*equity_lines(result), *drawdown_lines(result)])
+
+    def span(scale: str, fmt: str) -> str:
+        low, high = scales.get(scale, (math.nan, math.nan))
+        return f"{low:{fmt}} to {high:{fmt}}"
+
+    return (
+        f"equity_curve: {STRATEGY_COLOR} strategy (its own scale, equity "
+        f"{span('strategy', '.4f')}); {HOLD_COLOR} buy and hold and {REBALANCED_COLOR} equal "
+        f"weight rebalanced (one scale, {span('benchmarks', '.4f')}). strategy_drawdown: "
+        f"{DRAWDOWN_COLOR}, {span('drawdown', '.2%')}. Over {len(result['strategy_equity'])} "
+        "test bars; the full chart is equity_curve.png in the model's MLflow run."
+    )
 
 
 def _number(value: float) -> str:

@@ -6,16 +6,17 @@ The test split is a final holdout: it is reported, and no check on this asset co
 candidates on it (a gate here would select on the holdout).
 """
 
-import base64
 import math
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from trade2026_assets.defs.ml.gates import registered_versions
+from trade2026_assets.defs.ml.metadata import inline_chart, numbers, table
 from trade2026_assets.defs.ml.reads import (
     MODEL_VERSION,
     TEST_ROWS_SQL,
@@ -23,11 +24,34 @@ from trade2026_assets.defs.ml.reads import (
     latest_metadata,
     load_training_set,
 )
-from trade2026_assets.ml import classifiers, tearsheet
+from trade2026_assets.ml import classifiers, sparkline, tearsheet
 from trade2026_assets.ml.backtest import BacktestParams, run_backtest
 from trade2026_assets.strategy.declaration import StrategyDeclaration
 from trade2026_assets.tracking import MlflowResource
 from trade2026_assets.warehouse import WarehouseResource
+
+# Typed numbers (plotted over materializations by the UI), per book: the strategy's, with
+# how far its Sharpe can be trusted, and each benchmark's.
+BOOK_FIGURES = (
+    "total_return",
+    "annualized_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "exposure",
+    "turnover",
+    "hit_rate",
+    "trades",
+    "costs_paid",
+)
+STRATEGY_FIGURES = (
+    *BOOK_FIGURES,
+    "sharpe_standard_error",
+    "sharpe_interval_low",
+    "sharpe_interval_high",
+    "probabilistic_sharpe",
+    "deflated_sharpe",
+)
 
 # Symbols whose bars per year differ by more than this factor are not one frequency.
 MAX_FREQUENCY_RATIO = 2.0
@@ -147,44 +171,61 @@ def build_backtest(declaration: StrategyDeclaration) -> dg.AssetsDefinition:
             {"params": params.describe(), "headline": sheet.headline, **flat},
             "backtest.json",
         )
-        image = base64.b64encode(sheet.chart_png).decode()
-        statistics = {k: _finite(v) for k, v in sheet.statistics.items()}
         yield dg.MaterializeResult(
             metadata={
                 MODEL_VERSION: version,
                 "model_uri": model_uri,
                 "headline": sheet.headline,
+                **charts(result),
                 "test_bars": result["bars"],
                 "trials": trials,
                 "params": dg.MetadataValue.json(params.describe()),
+                **numbers(sheet.statistics, STRATEGY_FIGURES, prefix="strategy_"),
                 **{
-                    name: float(value)
-                    for name, value in statistics.items()
-                    if isinstance(value, float | int) and name != "trials"
-                },
-                "strategy": dg.MetadataValue.json(statistics),
-                **{
-                    book: dg.MetadataValue.json({k: _finite(v) for k, v in metrics.items()})
+                    name: value
                     for book, metrics in benchmarks.items()
+                    for name, value in numbers(metrics, BOOK_FIGURES, prefix=f"{book}_").items()
                 },
-                "buy_and_hold_total_return": result["buy_and_hold"]["total_return"],
-                "equal_weight_rebalanced_total_return": result["equal_weight_rebalanced"][
-                    "total_return"
-                ],
-                "per_symbol": dg.MetadataValue.md(tearsheet.markdown_table(sheet.per_symbol)),
-                "per_period": dg.MetadataValue.md(tearsheet.markdown_table(sheet.per_period)),
-                "threshold_sensitivity": dg.MetadataValue.md(
-                    tearsheet.markdown_table(sheet.sensitivity)
-                ),
-                "equity_curve": dg.MetadataValue.md(
-                    f"![equity curve and drawdown](data:image/png;base64,{image})"
-                ),
+                "comparison": comparison(sheet.statistics, benchmarks),
+                "per_symbol": table(sheet.per_symbol),
+                "per_period": table(sheet.per_period),
+                "threshold_sensitivity": table(sheet.sensitivity),
             }
         )
 
     return backtest
 
 
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: an undefined number is null."""
-    return float(value) if math.isfinite(float(value)) else None
+def comparison(
+    statistics: dict[str, float], benchmarks: dict[str, dict[str, float]]
+) -> dg.TableMetadataValue:
+    """Every figure the strategy and both benchmarks share, one row each, a column a book."""
+    books = {"strategy": statistics, **benchmarks}
+    names = [name for name in statistics if all(name in book for book in books.values())]
+    return table(
+        pl.DataFrame(
+            {
+                "figure": names,
+                **{book: [float(figures[n]) for n in names] for book, figures in books.items()},
+            }
+        )
+    )
+
+
+def charts(result: dict[str, Any]) -> dict[str, dg.MetadataValue]:
+    """The equity curves and the strategy's drawdown, each small enough to show in place,
+    and what their colours and scales are."""
+    out: dict[str, dg.MetadataValue] = {}
+    for name, alt, lines in (
+        ("equity_curve", "equity curves", tearsheet.equity_lines(result)),
+        ("strategy_drawdown", "strategy drawdown", tearsheet.drawdown_lines(result)),
+    ):
+
+        def render(points: int, lines: list[sparkline.Series] = lines) -> str:
+            return sparkline.data_uri(sparkline.svg(lines, points=points))
+
+        chart = inline_chart(alt, render)
+        if chart is not None:
+            out[name] = chart
+    out["chart_legend"] = dg.MetadataValue.text(tearsheet.chart_legend(result))
+    return out

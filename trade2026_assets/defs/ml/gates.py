@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from trade2026_assets.defs.ml.metadata import records_table
 from trade2026_assets.ml import promotion
 from trade2026_assets.ml.training_set import boundary_gaps
 from trade2026_assets.ml.walk_forward import Fold
@@ -78,24 +79,7 @@ def model_check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 
 def fold_table(evaluation: promotion.Evaluation) -> dg.MetadataValue:
-    rows = [score.row() for score in evaluation.scores]
-    columns = list(rows[0])
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord(row) for row in rows],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn(
-                    name,
-                    "string"
-                    if isinstance(rows[0][name], str)
-                    else "int"
-                    if isinstance(rows[0][name], int)
-                    else "float",
-                )
-                for name in columns
-            ]
-        ),
-    )
+    return records_table([score.row() for score in evaluation.scores])
 
 
 def model_gates(evaluation: promotion.Evaluation, gates: Gates) -> list[dg.AssetCheckResult]:
@@ -185,32 +169,19 @@ def champion_on_folds(
 
 
 def _paired_table(candidate: promotion.Evaluation, champion: promotion.Evaluation) -> Any:
-    return dg.MetadataValue.table(
-        records=[
-            dg.TableRecord(
-                {
-                    "fold": mine.fold,
-                    "candidate_auc": mine.auc,
-                    "champion_auc": theirs.auc,
-                    "auc_gain": mine.auc - theirs.auc,
-                    "candidate_sharpe": mine.sharpe,
-                    "champion_sharpe": theirs.sharpe,
-                    "champion_trades": theirs.trades,
-                }
-            )
+    return records_table(
+        [
+            {
+                "fold": mine.fold,
+                "candidate_auc": mine.auc,
+                "champion_auc": theirs.auc,
+                "auc_gain": mine.auc - theirs.auc,
+                "candidate_sharpe": mine.sharpe,
+                "champion_sharpe": theirs.sharpe,
+                "champion_trades": theirs.trades,
+            }
             for mine, theirs in zip(candidate.scores, champion.scores, strict=True)
-        ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("fold", "int"),
-                dg.TableColumn("candidate_auc", "float"),
-                dg.TableColumn("champion_auc", "float"),
-                dg.TableColumn("auc_gain", "float"),
-                dg.TableColumn("candidate_sharpe", "float"),
-                dg.TableColumn("champion_sharpe", "float"),
-                dg.TableColumn("champion_trades", "int"),
-            ]
-        ),
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from trade2026_assets.defs.evidence import log_failed
@@ -26,6 +27,7 @@ from trade2026_assets.defs.ml.gates import (
     model_gates,
     registered_versions,
 )
+from trade2026_assets.defs.ml.metadata import numbers, table
 from trade2026_assets.defs.ml.reads import (
     MODEL_VERSION,
     TRAINING_SET_HASH,
@@ -208,9 +210,13 @@ def model_metadata(
     evidence: WalkForwardEvidence,
     laps: dict[str, float],
 ) -> dict[str, Any]:
-    """The materialization's metadata: the version, the fold table with plain numeric
-    means and standard errors, and the holdout's scores (reported, judged by no gate)."""
+    """The materialization's metadata: the version, the fold table, every metric as a
+    typed number (the walk-forward means and standard errors, the accuracy gain over the
+    majority baseline, the holdout's scores: reported, judged by no gate) and the feature
+    importance as a table."""
     version = registered.version
+    gain = evidence.evaluation.values("accuracy") - evidence.evaluation.values("majority_baseline")
+    importance = sorted(fitted.importance().items(), key=lambda item: -abs(item[1]))
     return {
         MODEL_VERSION: version,
         "model_uri": declaration.model_uri(version),
@@ -222,13 +228,26 @@ def model_metadata(
         "mlflow_model_version": dg.MetadataValue.url(
             mlflow.model_version_url(declaration.registered_model, version)
         ),
-        "metrics": dg.MetadataValue.json(metrics),
-        "walk_forward_folds": fold_table(evidence.evaluation),
-        "feature_importance": dg.MetadataValue.json(fitted.importance()),
-        "seconds_by_phase": dg.MetadataValue.json(laps),
-        **{k: v for k, v in metrics.items() if k.startswith("wf_")},
-        **{k: metrics[k] for k in ("test_accuracy", "test_auc", "test_log_loss")},
+        **numbers(
+            {
+                "wf_accuracy_gain_mean": float(np.mean(gain)),
+                "wf_accuracy_gain_se": promotion.standard_error(gain),
+            }
+        ),
+        **numbers(metrics),
         "holdout_rows": int(metrics.get("holdout_rows", 0)),
+        "wf_folds": len(evidence.evaluation.scores),
+        "walk_forward_folds": fold_table(evidence.evaluation),
+        "feature_importance": table(
+            pl.DataFrame(
+                {
+                    "feature": [name for name, _ in importance],
+                    "importance": [float(value) for _, value in importance],
+                },
+                schema={"feature": pl.String, "importance": pl.Float64},
+            )
+        ),
+        "seconds_by_phase": dg.MetadataValue.json(laps),
     }
 
 
