@@ -107,8 +107,7 @@ def build_definitions(
         sensors.append(sensor)
     training_job = dg.define_asset_job(
         TRAINING_JOB,
-        selection=dg.AssetSelection.groups(*strategies.names)
-        - dg.AssetSelection.assets(*(d.asset_key_path("deployed_strategy") for d in strategies)),
+        selection=dg.AssetSelection.groups(*strategies.names),
         description="Every strategy's training set → model → backtest, with their gates.",
     )
     jobs.append(training_job)

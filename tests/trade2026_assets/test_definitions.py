@@ -56,10 +56,10 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         key(f"{DEFAULT}/model"),
         key("online_features"),
     }
-    # The strategy's assets are its own group.
-    assert {a.group_name for a in loaded.resolve_all_asset_specs() if a.key.path[0] == DEFAULT} == {
-        DEFAULT
-    }
+    # The strategy's trained assets are its own group; what is live is in the deployment group.
+    groups = {a.key.to_user_string(): a.group_name for a in loaded.resolve_all_asset_specs()}
+    assert {groups[f"{DEFAULT}/{a}"] for a in ("training_set", "model", "backtest")} == {DEFAULT}
+    assert groups[f"{DEFAULT}/deployed_strategy"] == "deployment"
     # The auto-swap sensor runs by default; the refresh schedules wait to be turned on.
     sensor = loaded.resolve_sensor_def(f"{DEFAULT}_auto_swap")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
