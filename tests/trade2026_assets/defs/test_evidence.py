@@ -3,7 +3,6 @@ glance: which checks, and why, a line each; the evidence stays with the checks.
 
 No `from __future__ import annotations`: Dagster reads the asset's context annotation."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg
