@@ -162,7 +162,10 @@ def tick_sensor(home: Path, declared: Any, timeout_s: float = 60.0) -> Any:
     give_up = time.monotonic() + timeout_s
     with dg.DagsterInstance.get() as instance:
         while True:
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            # The sensor targets its deployed_strategy: it is evaluated in its definitions.
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=resources, definitions=loaded
+            )
             data = sensor.evaluate_tick(context)
             for event in data.asset_events:
                 instance.report_runless_asset_event(event)

@@ -13,7 +13,10 @@ from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_spe
 from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 from trade2026_assets.defs.market_data.indicators import build_indicators
 from trade2026_assets.defs.market_data.market_bars import build_market_bars
-from trade2026_assets.defs.market_data.online_features import build_online_features
+from trade2026_assets.defs.market_data.online_features import (
+    OnlineFeaturesConfig,
+    build_online_features,
+)
 from trade2026_assets.defs.ml.backtest_asset import build_backtest
 from trade2026_assets.defs.ml.model_asset import build_model
 from trade2026_assets.defs.ml.training_set_asset import build_training_set
@@ -52,10 +55,44 @@ def indicator_sets_by_symbol(
     return {symbol: list(found.values()) or [default] for symbol, found in sets.items()}
 
 
+def retrain_job_name(declaration: StrategyDeclaration) -> str:
+    return f"{declaration.name}_retrain"
+
+
+def retrain_job(
+    declaration: StrategyDeclaration,
+    symbols: list[str],
+    universe: list[str],
+    trained: list[dg.AssetsDefinition],
+) -> dg.UnresolvedAssetJobDefinition:
+    """After a change to the strategy's parameters: its symbols' indicators and online
+    features again (one run, as a single-run backfill), then its training set, model and
+    backtest. The launchpad opens on its config's defaults, so launching is one click."""
+    first, last = symbols[0], symbols[-1]
+    # A run covers a range of partitions: any other symbol inside it is computed too.
+    inside = universe[universe.index(first) : universe.index(last) + 1]
+    extra = [symbol for symbol in inside if symbol not in symbols]
+    also = f" (the range also covers {', '.join(extra)})" if extra else ""
+    return dg.define_asset_job(
+        retrain_job_name(declaration),
+        selection=dg.AssetSelection.assets("indicators", "online_features", *trained),
+        config=dg.RunConfig(ops={"online_features": OnlineFeaturesConfig()}),
+        description=f"{declaration.name} after a parameter change: indicators → online "
+        f"features → training set → model (MLflow) → backtest, with their gates. Launch it "
+        f"over the partitions {first}...{last}{also} as one run: `Materialize all`, then "
+        "the range and 'single run'.",
+    )
+
+
 def strategy_definitions(
-    declaration: StrategyDeclaration, symbols: list[str], settings: AssetsSettings
+    declaration: StrategyDeclaration,
+    symbols: list[str],
+    settings: AssetsSettings,
+    universe: list[str],
 ) -> tuple[
-    list[dg.AssetsDefinition | dg.AssetSpec], dg.UnresolvedAssetJobDefinition, dg.SensorDefinition
+    list[dg.AssetsDefinition | dg.AssetSpec],
+    list[dg.UnresolvedAssetJobDefinition],
+    dg.SensorDefinition,
 ]:
     training_set = build_training_set(declaration, symbols)
     model = build_model(declaration)
@@ -66,12 +103,16 @@ def strategy_definitions(
         description=f"{declaration.name}: training set → model (MLflow) → backtest, with "
         "their gates.",
     )
+    jobs = [job]
+    if symbols:
+        trained = [training_set, model, backtest]
+        jobs.append(retrain_job(declaration, symbols, universe, trained))
     sensor = build_auto_swap_sensor(
         declaration,
         interval_s=settings.auto_swap_interval_s,
         running=settings.auto_swap_sensor == "running",
     )
-    return [training_set, model, backtest, deployed_strategy_spec(declaration)], job, sensor
+    return [training_set, model, backtest, deployed_strategy_spec(declaration)], jobs, sensor
 
 
 def build_definitions(
@@ -99,16 +140,15 @@ def build_definitions(
     jobs: list[dg.UnresolvedAssetJobDefinition] = [market_data_job]
     sensors: list[dg.SensorDefinition] = [build_dead_run_sensor()]
     for declaration in strategies:
-        strategy_assets, job, sensor = strategy_definitions(
-            declaration, symbols_of[declaration.name], settings
+        strategy_assets, strategy_jobs, sensor = strategy_definitions(
+            declaration, symbols_of[declaration.name], settings, universe
         )
         assets.extend(strategy_assets)
-        jobs.append(job)
+        jobs.extend(strategy_jobs)
         sensors.append(sensor)
     training_job = dg.define_asset_job(
         TRAINING_JOB,
-        selection=dg.AssetSelection.groups(*strategies.names)
-        - dg.AssetSelection.assets(*(d.asset_key_path("deployed_strategy") for d in strategies)),
+        selection=dg.AssetSelection.groups(*strategies.names),
         description="Every strategy's training set → model → backtest, with their gates.",
     )
     jobs.append(training_job)

@@ -1,8 +1,9 @@
 """The Dagster UI in headless Chromium (Debian's `/usr/bin/chromium`, driven by Playwright):
 a materialization of the default strategy's model launched from the UI, its checks passing,
-the strategy's auto-swap sensor taking the model live, and the lineage of
-`default_ml_strategy/deployed_strategy` back to the bars. Screenshots are kept in
-`test-artifacts/` (TRADE2026_TEST_ARTIFACTS moves them)."""
+the strategy's auto-swap sensor taking the model live, the lineage of
+`default_ml_strategy/deployed_strategy` back to the bars, the sensor's tick list saying what
+each tick did, deployed_strategy's page naming its sensor, and the whole asset graph.
+Screenshots are kept in `test-artifacts/` (TRADE2026_TEST_ARTIFACTS moves them)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,14 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TRADE2026_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("TRADE2026_TEST_ARTIFACTS", REPO / "test-artifacts"))
 SYMBOLS = ["SYNA", "SYNB"]
+SENSOR = f"{DEFAULT}_auto_swap"
+SENSOR_PAGE = f"/locations/trade2026/sensors/{SENSOR}"
 LATEST_RUN = "{ runsOrError(limit: 1) { ... on Runs { results { runId status } } } }"
 DEPLOYED = """
 query Deployed($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
     ... on Asset { assetMaterializations(limit: 1) { runOrError { __typename }
-      metadataEntries { label ... on TextMetadataEntry { text } } } } } }
+      metadataEntries { label ... on TextMetadataEntry { text } ... on UrlMetadataEntry { url } }
+    } } } }
 """
 
 
@@ -145,6 +149,12 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"dagster-ui-{name}.png"), full_page=True)
 
 
+def front_door(page: Page, name: str) -> None:
+    """A viewport-sized picture for the README (`docs/images/` holds the copies)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dagster-ui-{name}.png"))
+
+
 def dismiss_welcome(page: Page) -> None:
     """A fresh Dagster instance greets a new browser with a community dialog. The fixture
     marks it seen on the server; should it still appear, whenever it does, it is skipped
@@ -223,6 +233,28 @@ def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: Ui) -> N
             while page.get_by_text("Loading...").count() and time.monotonic() < settle:
                 time.sleep(0.5)
             shot(page, "3-lineage")
+
+            # The sensor's tick list says what each tick did, without opening one.
+            page.goto(f"{ui.url}{SENSOR_PAGE}", wait_until="networkidle")
+            deployed_tick = page.get_by_text(re.compile(r"outcome=v\d+ deployed \(first model\)"))
+            deployed_tick.first.wait_for(timeout=30_000)
+            page.get_by_text(re.compile(r"^outcome=nothing new")).first.wait_for(timeout=30_000)
+            shot(page, "ticks")
+
+            # deployed_strategy names the sensor that records it, in its own group.
+            page.goto(f"{ui.url}/assets/{DEFAULT}/deployed_strategy", wait_until="networkidle")
+            page.get_by_role("link", name=SENSOR).first.wait_for(timeout=30_000)
+            page.get_by_text("deployment", exact=True).first.wait_for(timeout=30_000)
+            front_door(page, "deployed-strategy")
+            # The whole graph, every group open (the UI opens groups named in the URL only).
+            groups = ",".join(f"global@global:{g}" for g in ("market_data", DEFAULT, "deployment"))
+            page.goto(f"{ui.url}/asset-groups?expanded={groups}", wait_until="networkidle")
+            for label in ("market_bars", "online_features", "model", "deployed_strategy"):
+                page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
+            settle = time.monotonic() + 15
+            while page.get_by_text("Loading...").count() and time.monotonic() < settle:
+                time.sleep(0.5)
+            front_door(page, "asset-graph")
         except Exception:
             shot(page, "failure")
             raise
@@ -233,3 +265,9 @@ def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: Ui) -> N
         for entry in node["assetMaterializations"][0]["metadataEntries"]
     }
     assert metadata["status"] == "live"
+    # The recorded deployment links back to the sensor page whose tick recorded it.
+    urls = {
+        entry["label"]: entry.get("url")
+        for entry in node["assetMaterializations"][0]["metadataEntries"]
+    }
+    assert urls["recorded_by"] == SENSOR_PAGE

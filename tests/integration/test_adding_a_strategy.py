@@ -115,7 +115,9 @@ def test_a_third_strategy_file_goes_from_bars_to_serving(tmp_path: Path) -> None
         deadline = time.monotonic() + 30
         while True:
             data = sensor.evaluate_tick(
-                dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+                dg.build_sensor_context(
+                    instance=instance, cursor=cursor, resources=resources, definitions=defs
+                )
             )
             for event in data.asset_events:
                 instance.report_runless_asset_event(event)

@@ -74,7 +74,10 @@ class Loop:
         """One evaluation of the sensor; its events are stored as the daemon stores them."""
         sensor = sensor or self.defs.resolve_sensor_def(DECLARATION.sensor_name)
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources=self.resources
+            instance=self.instance,
+            cursor=self.cursor,
+            resources=self.resources,
+            definitions=self.defs,
         )
         data = sensor.evaluate_tick(context)
         self.cursor = data.cursor

@@ -62,7 +62,7 @@ def tick(prod: ProductionStack, cursor: str | None, timeout_s: float = 20) -> An
     give_up = time.monotonic() + timeout_s
     while True:
         context = dg.build_sensor_context(
-            instance=prod.instance, cursor=cursor, resources=prod.resources
+            instance=prod.instance, cursor=cursor, resources=prod.resources, definitions=prod.defs
         )
         data = sensor.evaluate_tick(context)
         for event in data.asset_events:

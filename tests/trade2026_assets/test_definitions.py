@@ -10,8 +10,15 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from scripts.harness.dagster_runs import QUIET, run_market_data_job
-from trade2026_assets.definitions import MARKET_DATA_JOB, TRAINING_JOB, build_definitions, defs
+from scripts.harness.dagster_runs import QUIET, run_job, run_market_data_job
+from tests.trade2026_assets.declarations import default_with, write_strategies
+from trade2026_assets.definitions import (
+    MARKET_DATA_JOB,
+    TRAINING_JOB,
+    build_definitions,
+    defs,
+    partition_range_tags,
+)
 from trade2026_assets.defs.market_data.indicators import build_indicators
 from trade2026_assets.defs.market_data.market_bars import build_market_bars
 from trade2026_assets.settings import AssetsSettings
@@ -56,10 +63,10 @@ def test_workspace_definitions_load(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         key(f"{DEFAULT}/model"),
         key("online_features"),
     }
-    # The strategy's assets are its own group.
-    assert {a.group_name for a in loaded.resolve_all_asset_specs() if a.key.path[0] == DEFAULT} == {
-        DEFAULT
-    }
+    # The strategy's trained assets are its own group; what is live is in the deployment group.
+    groups = {a.key.to_user_string(): a.group_name for a in loaded.resolve_all_asset_specs()}
+    assert {groups[f"{DEFAULT}/{a}"] for a in ("training_set", "model", "backtest")} == {DEFAULT}
+    assert groups[f"{DEFAULT}/deployed_strategy"] == "deployment"
     # The auto-swap sensor runs by default; the refresh schedules wait to be turned on.
     sensor = loaded.resolve_sensor_def(f"{DEFAULT}_auto_swap")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -191,3 +198,42 @@ def test_symbols_without_an_indicator_set_are_refused() -> None:
             market_bars,
             {s: [IndicatorParams()] for s in ("AAA", "BBB", "ZZZ")},
         )
+
+
+def test_the_retrain_job_runs_indicators_to_backtest_in_one_run_on_its_defaults(
+    tmp_path: Path,
+) -> None:
+    strategies = write_strategies(tmp_path / "strategies", {DEFAULT: default_with()})
+    settings = AssetsSettings(
+        home=tmp_path,
+        symbols="AAA,BBB",
+        synthetic_bars=3000,
+        synthetic_predictability=0.2,
+        strategies_dir=strategies,
+    )
+    loaded = build_definitions(settings)
+    job = loaded.resolve_job_def(f"{DEFAULT}_retrain")
+    # What the launchpad opens on for any partition: the config's defaults, nothing to type.
+    assert job.partitioned_config is not None
+    prefilled = job.partitioned_config.get_run_config_for_partition_key("AAA")
+    assert prefilled["ops"] == {"online_features": {"config": {"parity_sample": 100}}}
+    assert run_market_data_job(loaded, ["AAA", "BBB"]).success
+    instance_dir = tmp_path / "dagster"
+    instance_dir.mkdir()
+    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
+        outcome = run_job(
+            loaded,
+            f"{DEFAULT}_retrain",
+            instance=instance,
+            tags=partition_range_tags("AAA", "BBB"),
+        )
+        assert outcome.success, outcome.failures
+        # One run, every step of it (an unpartitioned asset's partition reads "None").
+        assert outcome.materialized == {
+            "indicators": {"AAA", "BBB"},
+            "online_features": {"AAA", "BBB"},
+            f"{DEFAULT}/training_set": {"None"},
+            f"{DEFAULT}/model": {"None"},
+            f"{DEFAULT}/backtest": {"None"},
+        }
+        assert len(instance.get_run_records()) == 1

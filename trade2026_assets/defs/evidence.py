@@ -129,15 +129,46 @@ def refuse_publish(
 ) -> Iterator[dg.AssetCheckResult]:
     """Report every check, log each failed one's evidence, then fail the step: nothing was
     published (`kept` says what stays in place), so no materialization is recorded and
-    downstream steps do not run."""
+    downstream steps do not run.
+
+    The failure itself names each failed check and why, in a line each; the evidence (values,
+    first failing rows) is the checks' own and the step's log's, not repeated here."""
     yield from results
-    text = "\n".join(evidence_text(result) for result in failed)
-    context.log.error(text)
-    names = ", ".join(str(result.check_name) for result in failed)
+    context.log.error("\n".join(evidence_text(result) for result in failed))
     raise dg.Failure(
-        description=f"blocking check(s) {names} failed; nothing was published ({kept})\n" + text,
+        description=failure_text(failed, kept=kept),
+        metadata={str(result.check_name): why_failed(result) for result in failed},
         allow_retries=False,
     )
+
+
+def failure_text(failed: Sequence[dg.AssetCheckResult], *, kept: str) -> str:
+    """`blocking check(s) failed, nothing was published (...)` and a line per check."""
+    lines = [f"{len(failed)} blocking check(s) failed, nothing was published ({kept}):"]
+    lines += [f"- {result.check_name}: {why_failed(result)}" for result in failed]
+    return "\n".join(lines)
+
+
+def why_failed(result: dg.AssetCheckResult) -> str:
+    """One line: the check's count against its rule, or its stated problem."""
+
+    def raw(key: str) -> Any:
+        value = result.metadata.get(key)
+        return value.value if isinstance(value, dg.MetadataValue) else value
+
+    if raw("problem") is not None:
+        return str(raw("problem"))
+    if raw("failing_rows") is not None and raw("checked_rows") is not None:
+        rule = f" ({raw('rule')})" if raw("rule") else ""
+        return f"{raw('failing_rows')} of {raw('checked_rows')} rows fail{rule}"
+    if result.description:
+        return result.description
+    scalars = [
+        f"{key} {raw(key)}"
+        for key in result.metadata
+        if isinstance(raw(key), (int, float, str, bool)) and len(str(raw(key))) <= 60
+    ]
+    return ", ".join(scalars[:4]) or "did not pass (no evidence recorded)"
 
 
 def config_failure(exc: ValidationError, what: str) -> dg.Failure:

@@ -15,6 +15,9 @@ import dagster as dg
 from registry_service.schemas import SwapDetail
 from trade2026_assets.strategy.declaration import StrategyDeclaration
 
+# Every strategy's deployed_strategy in one group: what is live, apart from what is trained.
+DEPLOYMENT_GROUP = "deployment"
+
 
 def deployed_strategy_key(declaration: StrategyDeclaration) -> dg.AssetKey:
     return dg.AssetKey(declaration.asset_key_path("deployed_strategy"))
@@ -24,7 +27,7 @@ def deployed_strategy_spec(declaration: StrategyDeclaration) -> dg.AssetSpec:
     return dg.AssetSpec(
         deployed_strategy_key(declaration),
         deps=[dg.AssetKey(declaration.asset_key_path("model")), "online_features"],
-        group_name=declaration.group,
+        group_name=DEPLOYMENT_GROUP,
         kinds={"bentoml"},
         description=f"The {declaration.name} strategy live in the registry's slot "
         f"{declaration.slot!r} and served by BentoML: the swap that put it there, its registry "

@@ -111,12 +111,15 @@ class Evidence:
 @dataclass(frozen=True)
 class Swap:
     reason: str
+    headline: str = "passed, to be swapped in"
 
 
 @dataclass(frozen=True)
 class Rejection:
     subject: str
     reasons: Sequence[str] = field(default_factory=list)
+    # A few words for the sensor's tick list: which rule stopped it first.
+    headline: str = "not swapped"
 
     @property
     def message(self) -> str:
@@ -134,14 +137,20 @@ def subject(declaration: StrategyDeclaration, candidate: Candidate) -> str:
 def decide(declaration: StrategyDeclaration, evidence: Evidence) -> Swap | Rejection:
     """Swap only if every rule holds; otherwise every rule that does not, with its evidence."""
     candidate = evidence.candidate
-    reasons = [
-        *_model_problems(declaration, candidate),
-        *_gate_problems(candidate),
-        *_champion_problems(declaration, candidate, evidence.champion),
-        *_parity_problems(declaration, evidence),
-    ]
+    problems = {
+        "not a usable model": _model_problems(declaration, candidate),
+        "failed its gates": _gate_problems(candidate),
+        f"champion v{evidence.champion} stays"
+        if evidence.champion
+        else "no champion comparison": _champion_problems(
+            declaration, candidate, evidence.champion
+        ),
+        "online features not proven": _parity_problems(declaration, evidence),
+    }
+    reasons = [reason for found in problems.values() for reason in found]
     if reasons:
-        return Rejection(subject(declaration, candidate), reasons)
+        headline = next(what for what, found in problems.items() if found)
+        return Rejection(subject(declaration, candidate), reasons, headline)
     assert evidence.parity is not None
     return Swap(swap_reason(declaration, candidate, evidence.parity))
 

@@ -4,9 +4,17 @@ later, the swap looked up again and, if serving did not take it, rolled back."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    BaseModel,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from registry_service.client import RegistryClient, RegistryClientError
 from registry_service.schemas import (
@@ -42,8 +50,33 @@ class Pending(BaseModel):
 
 
 class CursorState(BaseModel):
-    after: int = 0  # storage id of the last model materialization judged
+    """The sensor's cursor. The sensor page's tick list shows each tick's cursor, flattened to
+    `key=value` pairs when it is a JSON object naming a `__class__` (as Dagster's own cursors
+    do): so `outcome` comes first and says in a few words what the tick did, and `pending` is
+    kept as one JSON string (an object would read `[object Object]` there)."""
+
+    outcome: str = ""
     pending: Pending | None = None
+    after: int = 0  # storage id of the last model materialization judged
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_cursor(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key != "__class__"}
+            if isinstance(data.get("pending"), str):
+                data["pending"] = json.loads(data["pending"])
+        return data
+
+    @model_serializer(mode="wrap")
+    def _to_cursor(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        fields: dict[str, Any] = handler(self)
+        pending = fields.get("pending")
+        return {
+            "__class__": "AutoSwapCursor",
+            **fields,
+            "pending": None if pending is None else json.dumps(pending),
+        }
 
     @classmethod
     def parse(cls, cursor: str | None, *, sensor_name: str) -> CursorState:

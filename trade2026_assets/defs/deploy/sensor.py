@@ -23,18 +23,25 @@ Every tick says what it did or why it did nothing (its skip message).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dagster as dg
 
 from registry_service.client import RegistryClient
 from registry_service.schemas import LiveSlot
 from trade2026_assets.defs.deploy import aliases, candidates, registry_steps
-from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_event
+from trade2026_assets.defs.deploy.deployed_strategy import (
+    deployed_strategy_event,
+    deployed_strategy_key,
+)
 from trade2026_assets.defs.deploy.policy import Candidate, Evidence, Rejection, decide, follow_up
 from trade2026_assets.defs.deploy.registry_steps import CursorState
 from trade2026_assets.registry import RegistryResource
 from trade2026_assets.strategy.declaration import StrategyDeclaration
 from trade2026_assets.tracking import MlflowResource
+
+# The code location's name in workspace.yaml.
+CODE_LOCATION = "trade2026"
 
 
 def evaluate(
@@ -51,15 +58,20 @@ def evaluate(
             return _follow_up(declaration, client, registry, mlflow, state)
     candidate = candidates.newest_candidate(instance, declaration, state.after)
     if candidate is None:
+        state.outcome = "nothing new"
         return dg.SensorResult(
-            skip_reason=f"no new {declaration.name}/model materialization", cursor=cursor
+            skip_reason=f"no new {declaration.name}/model materialization",
+            cursor=state.model_dump_json(),
         )
+    version = f"v{candidate.model_version or '?'}"
     run = candidates.run_state(instance, declaration, candidate)
     if run.status == "running":
-        # Not judged yet: the cursor stays, the next tick looks again.
-        return dg.SensorResult(skip_reason=run.why, cursor=cursor)
+        # Not judged yet: the cursor's position stays, the next tick looks again.
+        state.outcome = f"{version}: its run is still going"
+        return dg.SensorResult(skip_reason=run.why, cursor=state.model_dump_json())
     state.after = candidate.storage_id
     if run.why is not None:
+        state.outcome = f"{version} not judged: its run failed"
         return dg.SensorResult(skip_reason=run.why, cursor=state.model_dump_json())
     parity = candidates.latest_parity(instance)
     evidence = Evidence(
@@ -69,6 +81,7 @@ def evaluate(
         newer_inputs=candidates.newer_inputs(instance, parity),
     )
     decision = decide(declaration, evidence)
+    state.outcome = f"{version}: {decision.headline}"
     if isinstance(decision, Rejection):
         aliases.mark_rejected(mlflow, declaration, candidate.model_version, decision)
         return dg.SensorResult(skip_reason=decision.message, cursor=state.model_dump_json())
@@ -81,6 +94,7 @@ def evaluate(
         entity = registry_steps.ensure_entity(client, declaration, candidate)
         registry_steps.stage(client, declaration, entity)
         if live is None:
+            state.outcome = f"{version} deployed (first model)"
             deployment = registry_steps.deploy_first(client, declaration, entity, environment)
             aliases.crown(mlflow, declaration, candidate.model_version)
             event = deployed_strategy_event(
@@ -115,6 +129,7 @@ def evaluate(
     state.pending = registry_steps.pending_of(
         swap, candidate=candidate, entity=entity, deadline_s=declaration.swap.ack_deadline_s
     )
+    state.outcome = f"{version} swap requested"
     return dg.SensorResult(
         skip_reason=f"requested swap {swap.swap_id}: {declaration.name}/model version "
         f"{candidate.model_version} into {environment}/{declaration.slot}; followed up on the "
@@ -136,6 +151,7 @@ def _live_already(
     live = slot.deployment
     assert live is not None
     name = f"{declaration.name}/model version {candidate.model_version}"
+    state.outcome = f"v{candidate.model_version} live already"
     if slot.activated_by_swap_id is None:
         return dg.SensorResult(
             skip_reason=f"{name} is live already (deployment {live.deployment_id}, not put "
@@ -172,7 +188,9 @@ def _follow_up(
         now=now,
         deadline=pending.deadline,
     )
+    version = f"v{pending.model_version}"
     if count.outcome == "waiting":
+        state.outcome = f"{version} waiting for serving"
         return dg.SensorResult(
             skip_reason=f"swap {pending.swap_id} ({declaration.name}/model version "
             f"{pending.model_version}) is waiting for serving: {count.why}; rolled back if "
@@ -189,6 +207,7 @@ def _follow_up(
         )
         extra = {"reason": pending.reason, "champion": pending.model_version}
         status = "live"
+        state.outcome = f"{version} swapped in: live"
     else:
         rolled_back = registry_steps.roll_back(client, swap, pending, count.why)
         aliases.mark_rolled_back(mlflow, declaration, pending.model_version, count.why)
@@ -199,6 +218,7 @@ def _follow_up(
         )
         extra = {"reason": pending.reason, "rollback": f"{count.why}; {rolled_back}"}
         status = "rolled_back"
+        state.outcome = f"{version} rolled back"
     event = deployed_strategy_event(
         declaration,
         status=status,
@@ -226,7 +246,11 @@ def _recorded(event: dg.AssetMaterialization, state: CursorState) -> dg.SensorRe
 def build_auto_swap_sensor(
     declaration: StrategyDeclaration, *, interval_s: int, running: bool
 ) -> dg.SensorDefinition:
-    """The strategy's sensor, named `declaration.sensor_name`, with its own cursor."""
+    """The strategy's sensor, named `declaration.sensor_name`, with its own cursor.
+
+    It targets its `deployed_strategy` (an asset no run can materialize) only so that the
+    asset's page lists it under Automations and its own page names the asset: it returns no
+    run requests, so it never launches a run."""
 
     @dg.sensor(
         name=declaration.sensor_name,
@@ -234,13 +258,52 @@ def build_auto_swap_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING
         if running
         else dg.DefaultSensorStatus.STOPPED,
+        asset_selection=[deployed_strategy_key(declaration)],
         description=f"Swaps a new {declaration.name}/model that passed its gates and beat "
         f"the champion into the registry slot {declaration.slot!r}; rolls it back if serving "
-        f"does not acknowledge it within {declaration.swap.ack_deadline_s:.0f} s.",
+        f"does not acknowledge it within {declaration.swap.ack_deadline_s:.0f} s. Records "
+        f"each change as a materialization of {deployed_strategy_key(declaration).to_user_string()}"
+        "; each tick's cursor starts with its outcome.",
     )
     def auto_swap_sensor(
         context: dg.SensorEvaluationContext, registry: RegistryResource, mlflow: MlflowResource
     ) -> dg.SensorResult:
-        return evaluate(declaration, context.instance, context.cursor, registry, mlflow)
+        result = evaluate(declaration, context.instance, context.cursor, registry, mlflow)
+        return _told(context, declaration, result)
 
     return auto_swap_sensor
+
+
+def sensor_path(declaration: StrategyDeclaration, location: str) -> str:
+    """The sensor's page in the Dagster UI, relative to wherever the UI is served (so the
+    link holds whatever host and port it runs on)."""
+    return f"/locations/{location}/sensors/{declaration.sensor_name}"
+
+
+def _told(
+    context: dg.SensorEvaluationContext, declaration: StrategyDeclaration, result: dg.SensorResult
+) -> dg.SensorResult:
+    """The tick's decision written to its log ("View logs"), and each recorded
+    deployed_strategy linked back to the sensor whose tick recorded it."""
+    outcome = CursorState.parse(result.cursor, sensor_name=declaration.sensor_name).outcome
+    message = result.skip_reason.skip_message if result.skip_reason else None
+    context.log.info(f"{outcome}: {message}" if message else outcome)
+    if not result.asset_events:
+        return result
+    origin = context.code_location_origin
+    # Outside the daemon (tests, a dry run) the origin is unknown: workspace.yaml's name.
+    location = origin.location_name if origin is not None else CODE_LOCATION
+    tick: dict[str, dg.MetadataValue[Any]] = {
+        "recorded_by": dg.MetadataValue.url(sensor_path(declaration, location)),
+        "tick_outcome": dg.MetadataValue.text(outcome),
+    }
+    events: list[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation] = [
+        dg.AssetMaterialization(
+            asset_key=event.asset_key,
+            description=event.description,
+            metadata={**event.metadata, **tick},
+        )
+        for event in result.asset_events
+        if isinstance(event, dg.AssetMaterialization)
+    ]
+    return result._replace(asset_events=events)

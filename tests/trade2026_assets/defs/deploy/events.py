@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
+from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_spec
 from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 from trade2026_assets.strategy.declaration import StrategyDeclaration
 from trade2026_assets.tracking import MlflowResource
@@ -131,23 +132,38 @@ class Ticker:
     ) -> None:
         self.declaration = declaration
         self.sensor = build_auto_swap_sensor(declaration, interval_s=30, running=False)
+        # The daemon evaluates a sensor in its repository (it targets deployed_strategy).
+        self.definitions = dg.Definitions(
+            assets=[deployed_strategy_spec(declaration)], sensors=[self.sensor]
+        )
         self.instance = instance
         self.resources = dict(resources)
         self.cursor: str | None = None
 
     def __call__(self) -> SensorExecutionData:
-        context = dg.build_sensor_context(
+        # With a repository name the tick's log is captured, as the daemon captures it.
+        with dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,
             resources=self.resources,
+            repository_name="__repository__",
+            definitions=self.definitions,
+            instance_ref=None if self.instance.is_ephemeral else self.instance.get_ref(),
             sensor_name=self.sensor.name,
-        )
-        data: SensorExecutionData = self.sensor.evaluate_tick(context)
+        ) as context:
+            data: SensorExecutionData = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
         for event in data.asset_events:
             assert isinstance(event, dg.AssetMaterialization)
             self.instance.report_runless_asset_event(event)
         return data
+
+
+def tick_log(instance: dg.DagsterInstance, data: SensorExecutionData) -> str:
+    """What a tick's "View logs" shows: the messages it logged."""
+    assert data.log_key, "the tick logged nothing"
+    logged = instance.compute_log_manager.get_log_data(data.log_key)
+    return (logged.stderr or b"").decode() + (logged.stdout or b"").decode()
 
 
 def metadata_of(event: Any) -> dict[str, Any]:

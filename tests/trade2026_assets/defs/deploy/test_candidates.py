@@ -25,6 +25,7 @@ from tests.trade2026_assets.defs.deploy.events import (
     train,
 )
 from trade2026_assets.defs.deploy.candidates import newest_candidate
+from trade2026_assets.defs.deploy.registry_steps import CursorState
 from trade2026_assets.registry import RegistryResource
 from trade2026_assets.strategy.declaration import StrategyDeclaration
 from trade2026_assets.technical_indicators import IndicatorParams
@@ -96,7 +97,8 @@ def test_a_candidate_is_not_judged_while_its_run_is_still_running(
         # The daemon ticks while the candidate's own backtest runs.
         tick = ticker(RSI14, context.instance, mlflow)
         seen.append(skip_message(tick))
-        assert tick.cursor is None  # the candidate is looked at again next tick
+        # The candidate is looked at again next tick: the cursor has not moved past it.
+        assert CursorState.parse(tick.cursor, sensor_name=RSI14.sensor_name).after == 0
 
     run(instance, [model, backtest])
 

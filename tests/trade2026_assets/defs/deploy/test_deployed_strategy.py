@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_spec
+from trade2026_assets.defs.deploy.deployed_strategy import DEPLOYMENT_GROUP, deployed_strategy_spec
 from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 from trade2026_assets.registry import RegistryResource
 from trade2026_assets.settings import DEMO_SYMBOLS, STRATEGIES_DIR
@@ -34,7 +34,7 @@ def test_every_declared_strategy_has_its_sensor_and_deployed_asset() -> None:
             dg.AssetKey([declaration.name, "model"]),
             dg.AssetKey("online_features"),
         }
-        assert node.group_name == declaration.group
+        assert node.group_name == DEPLOYMENT_GROUP
         sensor = defs.resolve_sensor_def(declaration.sensor_name)
         assert sensor.minimum_interval_seconds == 45
         assert sensor.default_status == (

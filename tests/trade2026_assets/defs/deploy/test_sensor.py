@@ -4,6 +4,7 @@ serving's acknowledgements posted to the registry as serving posts them."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.remote_representation.external import RemoteRepository
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._core.remote_representation.handle import RepositoryHandle
 
 from registry_service.client import RegistryClient
 from scripts.harness.registry import registry_process
@@ -24,11 +29,16 @@ from tests.trade2026_assets.defs.deploy.events import (
     metadata_of,
     run,
     strategy,
+    tick_log,
     train,
 )
 from trade2026_assets.defs.deploy.candidates import newest_candidate
-from trade2026_assets.defs.deploy.deployed_strategy import deployed_strategy_key
-from trade2026_assets.defs.deploy.registry_steps import AutoSwapError, request_swap
+from trade2026_assets.defs.deploy.deployed_strategy import (
+    deployed_strategy_key,
+    deployed_strategy_spec,
+)
+from trade2026_assets.defs.deploy.registry_steps import AutoSwapError, CursorState, request_swap
+from trade2026_assets.defs.deploy.sensor import CODE_LOCATION, build_auto_swap_sensor
 from trade2026_assets.registry import RegistryResource
 from trade2026_assets.strategy.declaration import StrategyDeclaration, SwapPolicy
 from trade2026_assets.technical_indicators import IndicatorParams
@@ -309,7 +319,7 @@ def test_two_strategies_each_swap_only_their_own_slot(
     # A's first model: B's sensor sees nothing of its own.
     train(instance, mlflow, alpha, FIRST)
     assert tick_b().skip_message == f"no new {beta.name}/model materialization"
-    assert tick_b.cursor is None
+    assert CursorState.parse(tick_b.cursor, sensor_name=beta.sensor_name).after == 0
     (event,) = tick_a().asset_events
     assert event.asset_key == deployed_strategy_key(alpha)
     assert live_uri(registry, beta) is None
@@ -331,6 +341,75 @@ def test_two_strategies_each_swap_only_their_own_slot(
     assert live_uri(registry, beta) == beta.model_uri("1")
     assert champion(mlflow, beta) == "1"
     assert tick_a.cursor != tick_b.cursor
+
+
+def shown_in_tick_list(cursor: str | None) -> str:
+    """A cursor as the sensor page's tick list shows it (Dagster UI 1.13,
+    `humanizeSensorCursor`): a JSON object naming a `__class__` becomes its other non-empty
+    fields as `key=value`, in order; any other cursor is shown as it is."""
+    assert cursor is not None
+    if not cursor.startswith('{"__class__"'):
+        return cursor
+    fields = json.loads(cursor)
+    del fields["__class__"]
+    return ",".join(f"{key}={value}" for key, value in fields.items() if value not in (None, 0))
+
+
+def test_each_tick_says_what_it_decided_in_the_tick_list_and_its_log(
+    registry: Registry, instance: dg.DagsterInstance, mlflow: MlflowResource
+) -> None:
+    declaration = strategy("outcome")
+    tick = ticker(declaration, instance, registry, mlflow)
+    run(instance, market_data_assets([declaration.indicator_set]))
+
+    def outcome_of(data: SensorExecutionData) -> str:
+        shown = shown_in_tick_list(data.cursor)
+        assert shown.startswith("outcome="), shown
+        logged = tick_log(instance, data)
+        assert str(data.skip_message) in logged, logged
+        return shown.removeprefix("outcome=").split(",")[0]
+
+    assert outcome_of(tick()) == "nothing new"
+    train(instance, mlflow, declaration, FIRST)
+    first = tick()
+    assert outcome_of(first) == "v1 deployed (first model)"
+    (event,) = first.asset_events
+    recorded = metadata_of(event)
+    # The materialization links back to the sensor whose tick recorded it.
+    sensor_page = f"/locations/{CODE_LOCATION}/sensors/{declaration.sensor_name}"
+    assert recorded["recorded_by"] == sensor_page
+    assert recorded["tick_outcome"] == "v1 deployed (first model)"
+    assert outcome_of(tick()) == "nothing new"
+
+    lost = {"passed": False, "outcome": "lost", "champion_version": "1", "candidate_wf_auc": 0.5}
+    train(instance, mlflow, declaration, lost)
+    assert outcome_of(tick()) == "v2: champion v1 stays"
+    train(instance, mlflow, declaration, WON, gates=False)
+    assert outcome_of(tick()) == "v3: failed its gates"
+
+    train(instance, mlflow, declaration, {**WON, "champion_version": "1"})
+    requested = tick()
+    assert outcome_of(requested) == "v4 swap requested"
+    assert "pending=" in shown_in_tick_list(requested.cursor)
+    waiting = tick()
+    assert outcome_of(waiting) == "v4 waiting for serving"
+    swap_id = json.loads(json.loads(str(waiting.cursor))["pending"])["swap_id"]
+    acknowledge(registry, swap_id)
+    assert outcome_of(tick()) == "v4 swapped in: live"
+
+
+def test_the_sensor_is_listed_as_the_automation_of_deployed_strategy_and_requests_no_run() -> None:
+    declaration = strategy("automation")
+    sensor = build_auto_swap_sensor(declaration, interval_s=30, running=False)
+    defs = dg.Definitions(assets=[deployed_strategy_spec(declaration)], sensors=[sensor])
+    repository = RemoteRepository(
+        RepositorySnap.from_def(defs.get_repository_def()),
+        RepositoryHandle.for_test(location_name=CODE_LOCATION),
+        auto_materialize_use_sensors=True,
+    )
+    targeting = repository.get_sensors_targeting(deployed_strategy_key(declaration))
+    assert [remote.name for remote in targeting] == [declaration.sensor_name]
+    assert "deployed_strategy" in str(sensor.description)
 
 
 def test_an_unreadable_cursor_fails_the_tick_with_how_to_reset_it(
