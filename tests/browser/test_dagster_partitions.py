@@ -145,6 +145,11 @@ def test_the_failing_symbol_is_red_next_to_the_good_one_green(ui: Ui) -> None:
             assert red > green, "VICTIM's dot is not red"
             red, green, _ = rgb(page.evaluate(DOT_COLOR, "GOOD"))
             assert green > red, "GOOD's dot is not green"
+            # VICTIM's own page: the failed run did not materialize it (its last good bars,
+            # with their own figures, are what stays published).
+            page.locator('[data-tooltip="VICTIM"]').click()
+            page.get_by_text("failed, and did not materialize this asset").wait_for(timeout=30_000)
+            page.wait_for_load_state("networkidle")
             shot(page, "partitions")
         except Exception:
             shot(page, "partitions-failure")
