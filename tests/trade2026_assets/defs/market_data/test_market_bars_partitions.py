@@ -38,7 +38,8 @@ def bars_of(universe: Universe, symbol: str) -> list[dict[str, object]]:
         " WHERE symbol = {s:String} ORDER BY seq",
         {"s": symbol},
     )
-    return rows.to_pylist()
+    bars: list[dict[str, object]] = rows.to_pylist()
+    return bars
 
 
 def test_each_partition_carries_its_own_numbers(
