@@ -187,7 +187,6 @@ def refuse_publish(
 
 
 def partition_evaluations(
-    context: dg.AssetExecutionContext,
     results_by_partition: Mapping[str, Sequence[dg.AssetCheckResult]],
     specs: Sequence[dg.AssetCheckSpec],
 ) -> Iterator[dg.AssetCheckEvaluation]:

@@ -278,7 +278,7 @@ def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
                     metadata=own[symbol],
                     tags={DATA_VERSION_TAG: versions[symbol]},
                 )
-            yield from partition_evaluations(context, results, check_specs)
+            yield from partition_evaluations(results, check_specs)
             raise refuse_partitions(
                 context, failed, published=good, kept="their published bars are unchanged"
             )
@@ -290,6 +290,6 @@ def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             data_version=dg.DataVersion(combined_version(versions)),
         )
         yield from check_outputs(context, check_specs)
-        yield from partition_evaluations(context, results, check_specs)
+        yield from partition_evaluations(results, check_specs)
 
     return market_bars
