@@ -258,8 +258,18 @@ def materialize_market_data(home: Path) -> bool:
         f"({settings.market_source} bars; Dagster instance in {dagster_home})"
     )
     result = run_job(MARKET_DATA_JOB, tags=partition_range_tags(universe[0], universe[-1]))
+    # Checks evaluated per symbol: one line per check that passed, one per symbol that did
+    # not, with its evidence.
+    passed: set[str] = set()
     for evaluation in result.get_asset_check_evaluations():
-        say(f"  check {check_line(evaluation)}")
+        if evaluation.passed and evaluation.partition is not None:
+            line = check_line(evaluation)
+            if line not in passed:
+                say(f"  check {line}")
+            passed.add(line)
+            continue
+        where = f" [{evaluation.partition}]" if evaluation.partition else ""
+        say(f"  check {check_line(evaluation)}{where}")
         if not evaluation.passed:
             say(indented(evidence_text(evaluation)))
     if not result.success:

@@ -652,10 +652,16 @@ class StagedWrite:
         asset: str = "",
         run_id: str = "",
         finish: bool = True,
+        partitions: Sequence[str] | None = None,
     ) -> None:
         """Swap every staged partition into the table, one atomic REPLACE PARTITION each
-        (a declared partition without rows is dropped). `versions` are recorded as an
+        (a declared partition without rows is dropped); only `partitions` if given (the
+        others' audit failed: they stay as published). `versions` are recorded as an
         unfinished publication first and as a complete one once every swap is done."""
+        chosen = self.partitions if partitions is None else list(partitions)
+        undeclared = sorted(set(chosen) - set(self.partitions))
+        if undeclared:
+            raise WarehouseError(f"{self.table.name}: undeclared partitions {undeclared}")
         target = quote_identifier(self.table.name)
         replace_sql = (
             "ALTER TABLE "
@@ -669,7 +675,7 @@ class StagedWrite:
                 session.command(DATA_VERSIONS.ddl)
                 record = _versions_table(asset, versions, run_id, complete=False)
                 session.insert_arrow(DATA_VERSIONS.name, conform(DATA_VERSIONS, record))
-            for partition in self.partitions:
+            for partition in chosen:
                 if partition in self.present:
                     session.command(replace_sql, {"p": partition})
                 else:

@@ -19,15 +19,25 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 class RunOutcome:
     success: bool
     materialized: dict[str, set[str]] = field(default_factory=dict)
+    # Per check: a failed evaluation if any partition's failed, else the last one.
     checks: dict[tuple[str, str], dg.AssetCheckEvaluation] = field(default_factory=dict)
+    # Per check and partition (None: an unpartitioned check).
+    partition_checks: dict[tuple[str, str, str | None], dg.AssetCheckEvaluation] = field(
+        default_factory=dict
+    )
     failures: list[str] = field(default_factory=list)
     metadata_of: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Per asset and partition: that partition's materialization metadata.
+    partition_metadata: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
 
-    def check(self, asset: str, name: str) -> dg.AssetCheckEvaluation:
+    def check(self, asset: str, name: str, partition: str | None = None) -> dg.AssetCheckEvaluation:
+        if partition is not None:
+            return self.partition_checks[(asset, name, partition)]
         return self.checks[(asset, name)]
 
-    def metadata(self, asset: str, name: str) -> dict[str, Any]:
-        return {key: value.value for key, value in self.check(asset, name).metadata.items()}
+    def metadata(self, asset: str, name: str, partition: str | None = None) -> dict[str, Any]:
+        evaluation = self.check(asset, name, partition)
+        return {key: value.value for key, value in evaluation.metadata.items()}
 
 
 def run_market_data_job(
@@ -70,12 +80,17 @@ def run_job(
             key = materialization.asset_key.to_user_string()
             outcome.materialized.setdefault(key, set()).add(str(materialization.partition))
             outcome.metadata_of[key] = {k: v.value for k, v in materialization.metadata.items()}
+            outcome.partition_metadata[(key, materialization.partition)] = outcome.metadata_of[key]
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
-            outcome.checks[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = (
+            asset = evaluation.asset_key.to_user_string()
+            outcome.partition_checks[(asset, evaluation.check_name, evaluation.partition)] = (
                 evaluation
             )
+            seen = outcome.checks.get((asset, evaluation.check_name))
+            if seen is None or seen.passed:
+                outcome.checks[(asset, evaluation.check_name)] = evaluation
         elif event.is_step_failure:
             failure = event.step_failure_data
             user = failure.user_failure_data

@@ -269,6 +269,24 @@ def test_rows_outside_the_declared_partitions_are_refused(warehouse: WarehouseRe
         )
 
 
+def test_a_staged_write_can_publish_some_of_its_partitions(
+    warehouse: WarehouseResource,
+) -> None:
+    """What a per-symbol audit publishes: the partitions that passed; the others keep
+    their published rows."""
+    warehouse.replace_partitions(
+        table=BARS,
+        data=pa.concat_tables([bars_table("AAA", 3), bars_table("BBB", 4)]),
+        partitions=["AAA", "BBB"],
+    )
+    with warehouse.staged(table=BARS, partitions=["AAA", "BBB"]) as staged:
+        staged.insert(pa.concat_tables([bars_table("AAA", 5), bars_table("BBB", 6)]))
+        with pytest.raises(WarehouseError, match=r"undeclared partitions \['CCC'\]"):
+            staged.publish(partitions=["AAA", "CCC"])
+        staged.publish(partitions=["AAA"])
+    assert counts(warehouse) == {"AAA": 5, "BBB": 4}
+
+
 def test_values_are_bound_not_spliced(warehouse: WarehouseResource) -> None:
     awkward = "O'BR\\IEN"
     warehouse.replace_partitions(table=BARS, data=bars_table(awkward, 3), partitions=[awkward])

@@ -28,9 +28,15 @@ class RuleCheck:
     rule: str
     blocking: bool = True
 
-    def spec(self, asset: str) -> dg.AssetCheckSpec:
+    def spec(
+        self, asset: str, partitions_def: dg.PartitionsDefinition | None = None
+    ) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
-            self.name, asset=asset, blocking=self.blocking, description=self.rule
+            self.name,
+            asset=asset,
+            blocking=self.blocking,
+            description=self.rule,
+            partitions_def=partitions_def,
         )
 
     def with_rule(self, rule: str) -> RuleCheck:
@@ -50,8 +56,48 @@ def rule_check_results(
     and violations per check and symbol (`violations_sql`: check_name, symbol, failing,
     first — the first offending rows as tuples in `sample_columns` order)."""
     rows = to_frame(session.query_arrow(rows_sql, params))
-    checked = int(rows.get_column("rows").sum()) if rows.height else 0
     violations = to_frame(session.query_arrow(violations_sql, params))
+    yield from _rule_results(checks, rows, violations, sample_columns)
+
+
+def rule_check_results_by_symbol(
+    session: WarehouseSession,
+    *,
+    symbols: Sequence[str],
+    checks: Sequence[RuleCheck],
+    violations_sql: str,
+    rows_sql: str,
+    params: Mapping[str, object],
+    sample_columns: Sequence[str],
+) -> dict[str, list[dg.AssetCheckResult]]:
+    """`rule_check_results` for each symbol on its own (one partition's evidence names only
+    its rows), from the same two queries over all of `symbols`."""
+    rows = to_frame(session.query_arrow(rows_sql, params))
+    violations = to_frame(session.query_arrow(violations_sql, params))
+    if rows.height:
+        rows = rows.with_columns(pl.col("symbol").cast(pl.String))
+    if violations.height:
+        violations = violations.with_columns(pl.col("symbol").cast(pl.String))
+    return {
+        symbol: list(
+            _rule_results(
+                checks,
+                rows.filter(pl.col("symbol") == symbol) if rows.height else rows,
+                violations.filter(pl.col("symbol") == symbol) if violations.height else violations,
+                sample_columns,
+            )
+        )
+        for symbol in symbols
+    }
+
+
+def _rule_results(
+    checks: Sequence[RuleCheck],
+    rows: pl.DataFrame,
+    violations: pl.DataFrame,
+    sample_columns: Sequence[str],
+) -> Iterator[dg.AssetCheckResult]:
+    checked = int(rows.get_column("rows").sum()) if rows.height else 0
     for check in checks:
         if checked == 0:
             # A rule that saw no row proved nothing: it does not pass.
@@ -169,6 +215,80 @@ def why_failed(result: dg.AssetCheckResult) -> str:
         if isinstance(raw(key), (int, float, str, bool)) and len(str(raw(key))) <= 60
     ]
     return ", ".join(scalars[:4]) or "did not pass (no evidence recorded)"
+
+
+def partition_evaluations(
+    results_by_partition: Mapping[str, Sequence[dg.AssetCheckResult]],
+    specs: Sequence[dg.AssetCheckSpec],
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """Each partition's own outcome of each check (`AssetCheckResult` can only name the
+    partition of a single-partition run; a single-run backfill covers many)."""
+    by_name = {spec.name: spec for spec in specs}
+    for partition, results in results_by_partition.items():
+        for result in results:
+            spec = by_name[str(result.check_name)]
+            yield dg.AssetCheckEvaluation(
+                asset_key=spec.asset_key,
+                check_name=spec.name,
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=result.description,
+                blocking=spec.blocking,
+                partition=partition,
+            )
+
+
+def check_outputs(
+    context: dg.AssetExecutionContext, specs: Sequence[dg.AssetCheckSpec]
+) -> Iterator[dg.Output[None]]:
+    """The step's output of each selected check: Dagster requires one, and only an
+    `AssetCheckResult` yields it on its own (`partition_evaluations` do not)."""
+    selected = context.selected_asset_check_keys
+    for spec in specs:
+        if spec.key in selected:
+            yield dg.Output(
+                None, output_name=context.assets_def.get_output_name_for_asset_check_key(spec.key)
+            )
+
+
+def refuse_partitions(
+    context: dg.AssetExecutionContext,
+    failed: Mapping[str, Sequence[dg.AssetCheckResult]],
+    *,
+    published: Sequence[str],
+    kept: str,
+) -> dg.Failure:
+    """The failure of a step whose blocking checks failed for some partitions (`failed`:
+    partition → its failed results) after the others (`published`) were published: which
+    partitions, which checks and their evidence; `kept` says what stays in place."""
+    context.log.error(
+        "\n".join(
+            f"{partition}: {evidence_text(result)}"
+            for partition, results in failed.items()
+            for result in results
+        )
+    )
+    # Which partitions, which checks and why, a line each; the evidence is in the log above.
+    done = f"published {', '.join(published)}; " if published else "nothing was published; "
+    lines = [
+        f"blocking check(s) failed for {', '.join(failed)}; {done}not published: "
+        f"{', '.join(failed)} ({kept}):"
+    ]
+    lines += [
+        f"- {partition}: {result.check_name}: {why_failed(result)}"
+        for partition, results in failed.items()
+        for result in results
+    ]
+    return dg.Failure(
+        description="\n".join(lines),
+        metadata={
+            f"{partition}: {result.check_name}": why_failed(result)
+            for partition, results in failed.items()
+            for result in results
+        },
+        allow_retries=False,
+    )
 
 
 def config_failure(exc: ValidationError, what: str) -> dg.Failure:

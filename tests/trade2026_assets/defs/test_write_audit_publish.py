@@ -88,6 +88,11 @@ class Universe:
 
 @pytest.fixture
 def universe(tmp_path: Path, instance: dg.DagsterInstance) -> Universe:
+    return published_universe(tmp_path, instance)
+
+
+def published_universe(tmp_path: Path, instance: dg.DagsterInstance) -> Universe:
+    """`SYMBOLS` published from clean files."""
     files = tmp_path / "files"
     files.mkdir()
     settings = AssetsSettings(
@@ -184,21 +189,26 @@ def test_bad_bars_leave_the_published_data_and_stop_downstream(
     outcome = universe.run()
 
     assert not outcome.success
-    # Nothing was published, so nothing is recorded as materialized, downstream included.
-    assert outcome.materialized == {}
     expected = BAD_FILES[case]
     if " " in expected:
+        # Refused before anything was staged: nothing is recorded as materialized.
+        assert outcome.materialized == {}
         assert any(expected in failure for failure in outcome.failures), outcome.failures
     else:
+        # VICTIM was not published, GOOD was (its bars are the same as before); the step
+        # failed, so nothing downstream ran.
+        assert outcome.materialized == {"market_bars": {"GOOD"}}
+        assert outcome.check("market_bars", expected, "GOOD").passed
         check = outcome.check("market_bars", expected)
         assert not check.passed
         evidence = outcome.metadata("market_bars", expected)
         # The evidence names the staged rows that failed.
         assert evidence["failing_rows_by_symbol"].keys() == {"VICTIM"}
         assert "| VICTIM |" in evidence["first_failing_rows"]
-        # The failure names the check and why in a line (the evidence is in the step's log).
-        assert any(f"\n- {expected}: " in f for f in outcome.failures), outcome.failures
-        assert any("nothing was published" in f for f in outcome.failures)
+        # The failure names the symbol, the check and why in a line (the evidence is in the
+        # step's log).
+        assert any(f"\n- VICTIM: {expected}: " in f for f in outcome.failures), outcome.failures
+        assert any("not published: VICTIM" in f for f in outcome.failures)
     assert_last_good_survived(universe, before)
 
 

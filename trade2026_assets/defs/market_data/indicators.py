@@ -286,6 +286,7 @@ def build_indicators(
         created_at = datetime.now(UTC)
         bars_read = 0
         rows_by_symbol: dict[str, int] = {}
+        bars_read_by_symbol: dict[str, int] = {}
         feature_versions: dict[str, str] = {}
         bars_versions: dict[str, Published] = {}
         offline_staging = feature_store.staging_dir(context.run.run_id)
@@ -350,6 +351,9 @@ def build_indicators(
                     assert staged_serving is not None
                     staged_serving.insert(serving.to_arrow())
                 bars_read += bars.height
+                bars_read_by_symbol.update(
+                    {str(row[0]): int(row[1]) for row in bars.group_by("symbol").len().iter_rows()}
+                )
                 counts = features.group_by("symbol", maintain_order=True).len()
                 rows_by_symbol.update({str(row[0]): int(row[1]) for row in counts.iter_rows()})
                 del bars, features, serving, parts
@@ -409,10 +413,12 @@ def build_indicators(
                 ),
             )
         rows = sum(rows_by_symbol.values())
+        # Each partition's own figures only: a run's totals would repeat in every one.
         for symbol in symbols:
             context.add_asset_metadata(
                 {
                     "rows": rows_by_symbol.get(symbol, 0),
+                    "bars_read": bars_read_by_symbol.get(symbol, 0),
                     "data_version": feature_versions[symbol],
                     "bars_data_version": bars_versions[symbol].data_version
                     if symbol in bars_versions
@@ -420,26 +426,26 @@ def build_indicators(
                     "indicator_sets": dg.MetadataValue.json(
                         [params.indicator_set() for params in run_sets[symbol]]
                     ),
+                    "definitions": dg.MetadataValue.json(
+                        {p.indicator_set(): described[p.indicator_set()] for p in run_sets[symbol]}
+                    ),
+                    "warmup_bars_dropped": dg.MetadataValue.json(
+                        {p.indicator_set(): warmup_bars(p) for p in run_sets[symbol]}
+                    ),
                 },
                 partition_key=symbol,
             )
         context.log.info(
-            "published %d indicator rows of %d indicator set(s) for %d symbols",
+            "published %d indicator rows of %d indicator set(s) from %d bars for %d symbols",
             rows,
             len(described),
+            bars_read,
             len(symbols),
         )
         yield dg.MaterializeResult(
+            # Every partition of a run gets this one version (Dagster's rule); each
+            # partition's own hash is in its `data_version` metadata.
             data_version=dg.DataVersion(combined_version(feature_versions)),
-            metadata={
-                "rows_in_run": rows,
-                "bars_read_in_run": bars_read,
-                "indicator_sets": dg.MetadataValue.json(list(described)),
-                "definitions": dg.MetadataValue.json(described),
-                "warmup_bars_dropped_per_symbol": dg.MetadataValue.json(
-                    {name: warmup_bars(params) for name, params in sorted(definitions.items())}
-                ),
-            },
         )
         log_failed(context, results)
         yield from results

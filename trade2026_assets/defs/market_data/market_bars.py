@@ -1,11 +1,13 @@
 """`market_bars`: OHLCV bars per symbol in the warehouse's `bars` table, and their checks.
 
-Write, audit, publish: the bars are written to a staging table, the checks run there as
-ClickHouse SQL in source order (`seq`), over exactly the rows downstream assets would read,
-and the staged symbols replace the published ones only when every blocking check passed.
-A failure leaves the published bars as they were, records no materialization and stops
-`indicators` in the same run. All checks but the gap report (which compares the bars with
-those each symbol's trading calendar expects) are blocking.
+Write, audit, publish, per symbol: the bars are written to a staging table, the checks run
+there as ClickHouse SQL in source order (`seq`), over exactly the rows downstream assets
+would read, and each symbol's staged bars replace its published ones only when every
+blocking check of that symbol passed. Each symbol (partition) carries its own outcome of
+every check and its own metadata. A symbol that fails keeps its published bars and records
+no materialization; the others are published and materialized, and the step then fails,
+so nothing downstream runs in that run. All checks but the gap report (which compares the
+bars with those each symbol's trading calendar expects) are blocking.
 """
 
 from collections.abc import Iterator, Mapping
@@ -18,11 +20,13 @@ from trade2026_assets.calendars import BarCalendar, missing_bars
 from trade2026_assets.defs.evidence import (
     SAMPLE_ROWS,
     RuleCheck,
+    check_outputs,
     failed_blocking,
     log_failed,
     markdown_table,
-    refuse_publish,
-    rule_check_results,
+    partition_evaluations,
+    refuse_partitions,
+    rule_check_results_by_symbol,
 )
 from trade2026_assets.defs.market_data.resource import MarketDataResource
 from trade2026_assets.versions import combined_version, versions_by
@@ -52,6 +56,8 @@ GAPS_CHECK = RuleCheck(
     "(weekends, holidays and closed hours are not gaps)",
     blocking=False,
 )
+# The tag Dagster reads a materialization's data version from (not exported by `dagster`).
+DATA_VERSION_TAG = "dagster/data_version"
 SAMPLE_COLUMNS = ("seq", "ts", "open", "high", "low", "close", "volume", "prev_ts", "delta_ms")
 
 # Every stored bar of the requested symbols in source order (`seq`), joined to the names of
@@ -105,68 +111,78 @@ def bars_check_results(
     symbols: list[str],
     calendars: Mapping[str, BarCalendar],
     table: str = BARS.name,
-) -> Iterator[dg.AssetCheckResult]:
-    """Run every bars check over the rows of `symbols` in `table` (the staged bars, or the
-    published ones); gaps per each symbol's trading calendar (`calendars`)."""
-    yield from rule_check_results(
+) -> dict[str, list[dg.AssetCheckResult]]:
+    """Every bars check over the rows of `symbols` in `table` (the staged bars, or the
+    published ones), per symbol; gaps per each symbol's trading calendar (`calendars`)."""
+    results = rule_check_results_by_symbol(
         session,
+        symbols=symbols,
         checks=BARS_CHECKS,
         violations_sql=BARS_VIOLATIONS_SQL,
         rows_sql=BARS_ROWS_SQL,
         params={"symbols": symbols, "table": table},
         sample_columns=SAMPLE_COLUMNS,
     )
-    yield gaps_check_result(session, symbols=symbols, calendars=calendars, table=table)
+    gaps = gaps_check_results(session, symbols=symbols, calendars=calendars, table=table)
+    return {symbol: [*results[symbol], gaps[symbol]] for symbol in symbols}
 
 
-def gaps_check_result(
+def gaps_check_results(
     session: WarehouseSession,
     *,
     symbols: list[str],
     calendars: Mapping[str, BarCalendar],
     table: str = BARS.name,
-) -> dg.AssetCheckResult:
-    """The gap report: each bar after expected bars that are missing, how many, which."""
-    stored = to_frame(session.query_arrow(BARS_TIMES_SQL, {"symbols": symbols, "table": table}))
+) -> dict[str, dg.AssetCheckResult]:
+    """The gap report of each symbol: each bar after expected bars that are missing, how
+    many, which."""
+    stored = to_frame(
+        session.query_arrow(BARS_TIMES_SQL, {"symbols": symbols, "table": table})
+    ).with_columns(pl.col("symbol").cast(pl.String))
     gaps = missing_bars(stored, calendars)
-    per_symbol = {
-        symbol: int(rows.height) for (symbol,), rows in gaps.group_by("symbol", maintain_order=True)
-    }
-    missing = {
-        symbol: int(rows["missing"].sum())
-        for (symbol,), rows in gaps.group_by("symbol", maintain_order=True)
-    }
-    by_calendar: dict[str, list[str]] = {}
+    if gaps.height:
+        gaps = gaps.with_columns(pl.col("symbol").cast(pl.String))
+    checked = dict(stored.group_by("symbol").len().iter_rows())
+    results = {}
     for symbol in symbols:
-        by_calendar.setdefault(calendars[symbol].describe(), []).append(symbol)
-    followed = "; ".join(f"{name}: {', '.join(group)}" for name, group in by_calendar.items())
-    samples = [
-        {**row, "ts": row["ts"].isoformat(), "prev_ts": row["prev_ts"].isoformat()}
-        for row in gaps.head(SAMPLE_ROWS).iter_rows(named=True)
-    ]
-    return dg.AssetCheckResult(
-        check_name=GAPS_CHECK.name,
-        passed=gaps.height == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "failing_rows": gaps.height,
-            "checked_rows": stored.height,
-            "rule": f"{GAPS_CHECK.rule}; calendars: {followed}",
-            "failing_rows_by_symbol": dg.MetadataValue.json(per_symbol),
-            "missing_bars_by_symbol": dg.MetadataValue.json(missing),
-            "first_failing_rows": dg.MetadataValue.md(markdown_table(samples)),
-        },
-    )
+        mine = gaps.filter(pl.col("symbol") == symbol) if gaps.height else gaps
+        samples = [
+            {**row, "ts": row["ts"].isoformat(), "prev_ts": row["prev_ts"].isoformat()}
+            for row in mine.head(SAMPLE_ROWS).iter_rows(named=True)
+        ]
+        results[symbol] = dg.AssetCheckResult(
+            check_name=GAPS_CHECK.name,
+            passed=mine.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "failing_rows": mine.height,
+                "checked_rows": int(checked.get(symbol, 0)),
+                "rule": f"{GAPS_CHECK.rule}; calendars: {calendars[symbol].describe()}: {symbol}",
+                "failing_rows_by_symbol": dg.MetadataValue.json(
+                    {symbol: mine.height} if mine.height else {}
+                ),
+                "missing_bars_by_symbol": dg.MetadataValue.json(
+                    {symbol: int(mine["missing"].sum())} if mine.height else {}
+                ),
+                "first_failing_rows": dg.MetadataValue.md(markdown_table(samples)),
+            },
+        )
+    return results
 
 
 def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    # Partitioned checks (a preview in Dagster 1.13): each symbol carries its own outcome.
+    check_specs = [
+        check.spec("market_bars", partitions_def=partitions) for check in (*BARS_CHECKS, GAPS_CHECK)
+    ]
+
     @dg.asset(
         name="market_bars",
         partitions_def=partitions,
         # A backfill of the whole universe is one run, one warehouse write.
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
-        check_specs=BARS_CHECK_SPECS,
+        check_specs=check_specs,
         group_name="market_data",
         kinds={"clickhouse", "polars"},
         metadata={"warehouse_table": BARS.name},
@@ -177,7 +193,12 @@ def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         context: dg.AssetExecutionContext,
         market_data: MarketDataResource,
         warehouse: WarehouseResource,
-    ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
+    ) -> Iterator[
+        dg.MaterializeResult[None]
+        | dg.AssetMaterialization
+        | dg.AssetCheckEvaluation
+        | dg.Output[None]
+    ]:
         symbols = list(context.partition_keys)
         try:
             frame = market_data.bars(symbols)
@@ -195,56 +216,80 @@ def build_market_bars(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
             )
         versions = versions_by(frame, "symbol", symbols)
         with warehouse.staged(table=BARS, partitions=symbols) as staged:
-            rows = staged.insert(frame.to_arrow())
+            staged.insert(frame.to_arrow())
             with warehouse.session() as session:
-                results = list(
-                    bars_check_results(
-                        session,
-                        symbols=symbols,
-                        calendars=market_data.calendars(symbols),
-                        table=staged.name,
-                    )
+                results = bars_check_results(
+                    session,
+                    symbols=symbols,
+                    calendars=market_data.calendars(symbols),
+                    table=staged.name,
                 )
-            failed = failed_blocking(results, BARS_CHECK_SPECS)
-            if failed:
-                yield from refuse_publish(
-                    context, results, failed, kept="the published bars are unchanged"
+            failed = {
+                symbol: bad
+                for symbol in symbols
+                if (bad := failed_blocking(results[symbol], BARS_CHECK_SPECS))
+            }
+            # Write, audit, publish per symbol: a symbol whose audit failed keeps its
+            # published bars; the others are published all the same.
+            good = [symbol for symbol in symbols if symbol not in failed]
+            if good:
+                staged.publish(
+                    versions={s: Published(versions[s], {}) for s in good},
+                    asset="market_bars",
+                    run_id=context.run.run_id,
+                    partitions=good,
                 )
-            staged.publish(
-                versions={s: Published(versions[s], {}) for s in symbols},
-                asset="market_bars",
-                run_id=context.run.run_id,
+        summary = (
+            frame.filter(pl.col("symbol").is_in(good))
+            .group_by("symbol", maintain_order=True)
+            .agg(
+                pl.len().alias("rows"),
+                pl.col("ts").min().alias("first"),
+                pl.col("ts").max().alias("last"),
             )
-        summary = frame.group_by("symbol", maintain_order=True).agg(
-            pl.len().alias("rows"),
-            pl.col("ts").min().alias("first"),
-            pl.col("ts").max().alias("last"),
         )
-        for row in summary.iter_rows(named=True):
-            context.add_asset_metadata(
-                {
-                    "rows": row["rows"],
-                    "first_bar": row["first"].isoformat(),
-                    "last_bar": row["last"].isoformat(),
-                    "data_version": versions[row["symbol"]],
-                },
-                partition_key=row["symbol"],
+        # Each partition's own figures only: a run's totals would repeat in every one.
+        own = {
+            str(row["symbol"]): {
+                "rows": row["rows"],
+                "first_bar": row["first"].isoformat(),
+                "last_bar": row["last"].isoformat(),
+                "data_version": versions[row["symbol"]],
+                "source": market_data.source,
+            }
+            for row in summary.iter_rows(named=True)
+        }
+        context.log.info(
+            "published %d bars for %d of %d symbols",
+            int(summary["rows"].sum()) if summary.height else 0,
+            len(good),
+            len(symbols),
+        )
+        for symbol in symbols:
+            log_failed(context, results[symbol])
+        if failed:
+            # The step fails (nothing downstream runs on this run's bars), so no output
+            # materializes the range: each published symbol is recorded on its own, the
+            # refused ones are not.
+            for symbol in good:
+                yield dg.AssetMaterialization(
+                    asset_key=context.asset_key,
+                    partition=symbol,
+                    metadata=own[symbol],
+                    tags={DATA_VERSION_TAG: versions[symbol]},
+                )
+            yield from partition_evaluations(results, check_specs)
+            raise refuse_partitions(
+                context, failed, published=good, kept="their published bars are unchanged"
             )
-        context.log.info("published %d bars for %d symbols", rows, len(symbols))
+        for symbol in symbols:
+            context.add_asset_metadata(own[symbol], partition_key=symbol)
         yield dg.MaterializeResult(
             # Every partition of a run gets this one version (Dagster's rule); each
             # partition's own hash is in its `data_version` metadata.
             data_version=dg.DataVersion(combined_version(versions)),
-            metadata={
-                # A single-run backfill materializes many partitions at once: these figures
-                # are the run's; each partition's own (rows, first and last bar, data
-                # version) are in its metadata, not repeated in every partition's event.
-                "rows_in_run": rows,
-                "symbols_in_run": len(symbols),
-                "source": market_data.source,
-            },
         )
-        log_failed(context, results)
-        yield from results
+        yield from check_outputs(context, check_specs)
+        yield from partition_evaluations(results, check_specs)
 
     return market_bars

@@ -471,15 +471,27 @@ def build_online_features(
                 ) from failure
             yield from refuse_publish(context, [verified], [verified], kept=kept)
         versions: dict[str, str] = {}
+        # Each partition's own figures only: a run's totals would repeat in every one.
         for symbol in symbols:
             rows = staged_rows.filter(pl.col(ENTITY) == symbol).sort(INDICATOR_SET_ENTITY)
             versions[symbol] = frame_version(rows)
+            own = [key for key in keys if key[0] == symbol]
             context.add_asset_metadata(
                 {
+                    "rows_written": rows.height,
                     "latest_bar_by_indicator_set": dg.MetadataValue.json(
                         {
                             str(row[INDICATOR_SET_ENTITY]): row["ts"].isoformat()
                             for row in rows.iter_rows(named=True)
+                        }
+                    ),
+                    # Read back from the online store after the write.
+                    "latest_timestamp_by_row": dg.MetadataValue.json(
+                        {
+                            label(key): datetime.fromtimestamp(
+                                after[key][VIEW_FIELDS[0]][1], UTC
+                            ).isoformat()
+                            for key in own
                         }
                     ),
                     "indicator_sets": dg.MetadataValue.json(sets_of[symbol]),
@@ -487,22 +499,11 @@ def build_online_features(
                 },
                 partition_key=symbol,
             )
+        context.log.info("wrote %d online rows for %d symbols", staged_rows.height, len(symbols))
         yield dg.MaterializeResult(
             data_version=dg.DataVersion(combined_version(versions)),
             metadata={
-                "rows_written": staged_rows.height,
-                "symbols": len(symbols),
-                "latest_timestamp_by_row": dg.MetadataValue.json(
-                    {
-                        label(key): datetime.fromtimestamp(
-                            after[key][VIEW_FIELDS[0]][1], UTC
-                        ).isoformat()
-                        for key in keys
-                    }
-                ),
                 "online_store": feature_store.online_kind,
-                "indicator_sets": dg.MetadataValue.json(sorted({i for _, i in keys})),
-                "indicator_set": audit.metadata["indicator_set"],
                 "feature_services": dg.MetadataValue.json(sorted(services)),
             },
         )

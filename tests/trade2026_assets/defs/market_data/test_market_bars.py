@@ -1,5 +1,6 @@
 """`market_bars` and its checks, materialized in-process through the real definitions on a
-real chDB warehouse. Each check fails on a file with its defect and blocks `indicators`."""
+real chDB warehouse. Each check fails on a file with its defect, for that symbol only, and
+blocks `indicators`."""
 
 from __future__ import annotations
 
@@ -92,12 +93,19 @@ def test_each_bars_check_fails_on_its_defect_and_blocks_indicators(
     assert evidence["failing_rows_by_symbol"] == {"BAD": 1}
     # The first offending row is shown: source position 40 (seq is 0-based).
     assert "| BAD | 40 |" in evidence["first_failing_rows"]
-    passed = {name for (asset, name), ev in outcome.checks.items() if ev.passed}
+    # Each symbol has its own outcome: GOOD's checks all passed.
+    assert outcome.check("market_bars", defect, "GOOD").passed
+    assert outcome.check("market_bars", defect, "BAD") == check
+    passed = {
+        name
+        for (asset, name, partition), ev in outcome.partition_checks.items()
+        if ev.passed and partition == "BAD"
+    }
     if defect != "timestamps_strictly_increasing":  # a repeated hour leaves a 2 h step next
         assert "gaps_reported" in passed
-    # Blocking: nothing was published (no materialization), indicators never ran.
-    assert "market_bars" not in outcome.materialized
-    assert "indicators" not in outcome.materialized
+    # Blocking: BAD was not published (no materialization), GOOD was; the step failed, so
+    # indicators never ran.
+    assert outcome.materialized == {"market_bars": {"GOOD"}}
     assert not outcome.success
 
 

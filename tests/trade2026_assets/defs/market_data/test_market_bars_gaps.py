@@ -71,11 +71,13 @@ def test_holidays_weekends_and_the_fx_weekend_are_no_gaps(tmp_path: Path) -> Non
     outcome = run_market_data_job(build_definitions(settings), ["SP500", "EURUSD"])
 
     assert outcome.success, outcome.failures
-    gap = outcome.check("market_bars", "gaps_reported")
-    evidence = outcome.metadata("market_bars", "gaps_reported")
-    assert gap.passed, evidence
-    assert evidence["failing_rows"] == 0
-    assert "calendars: XNYS, America/New_York: SP500; 24/5: EURUSD" in evidence["rule"]
+    # Each symbol's gap report follows its own calendar.
+    for symbol, calendar in (("SP500", "XNYS, America/New_York"), ("EURUSD", "24/5")):
+        gap = outcome.check("market_bars", "gaps_reported", symbol)
+        evidence = outcome.metadata("market_bars", "gaps_reported", symbol)
+        assert gap.passed, evidence
+        assert evidence["failing_rows"] == 0
+        assert f"calendars: {calendar}: {symbol}" in evidence["rule"]
     assert outcome.materialized["indicators"] == {"EURUSD", "SP500"}
 
 
