@@ -196,3 +196,42 @@ def test_too_few_bars_for_the_indicators_say_so(tmp_path: Path) -> None:
         "are needed for 21 indicator rows" in message
     )
     assert "indicators" not in outcome.materialized
+
+
+def test_online_features_of_a_symbol_whose_indicators_changed_are_unsynced(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """Per partition, as the asset's partition page asks: the symbol whose indicators were
+    recomputed from new bars has stale online features, the other symbol's are in sync.
+    (Asked without a partition, Dagster 1.13 calls any partitioned asset fresh; the graph's
+    badge therefore cannot show it.)"""
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._time import get_current_datetime
+
+    defs = files_defs(tmp_path, "AAA,BBB")
+    files = tmp_path / "files"
+    for seed, symbol in enumerate(("AAA", "BBB")):
+        write_bars(files, symbol, n_bars=1500, seed=seed)
+    assert run_market_data_job(defs, ["AAA", "BBB"], instance=instance).success
+
+    def status(partition: str) -> StaleStatus:
+        graph = defs.resolve_asset_graph()
+        view = AssetGraphView(
+            temporal_context=TemporalContext(
+                effective_dt=get_current_datetime(), last_event_id=None
+            ),
+            instance=instance,
+            asset_graph=graph,
+        )
+        resolver = CachingStaleStatusResolver(instance, graph, view)
+        return resolver.get_status(dg.AssetKey("online_features"), partition)
+
+    assert (status("AAA"), status("BBB")) == (StaleStatus.FRESH, StaleStatus.FRESH)
+    write_bars(files, "AAA", n_bars=1500, seed=99)
+    outcome = run_assets(defs, instance, ["market_bars", "indicators"], ["AAA", "AAA"])
+    assert outcome.success, outcome.failures
+    assert (status("AAA"), status("BBB")) == (StaleStatus.STALE, StaleStatus.FRESH)
+    # The online features written again from the new indicators are in sync once more.
+    assert run_market_data_job(defs, ["AAA", "BBB"], instance=instance).success
+    assert status("AAA") == StaleStatus.FRESH
