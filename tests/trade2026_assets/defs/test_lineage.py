@@ -205,8 +205,9 @@ def test_online_features_of_a_symbol_whose_indicators_changed_are_unsynced(
     recomputed from new bars has stale online features, the other symbol's are in sync.
     (Asked without a partition, Dagster 1.13 calls any partitioned asset fresh; the graph's
     badge therefore cannot show it.)"""
-    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
     from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+    from dagster._core.definitions.temporal_context import TemporalContext
     from dagster._time import get_current_datetime
 
     defs = files_defs(tmp_path, "AAA,BBB")
