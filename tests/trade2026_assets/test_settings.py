@@ -20,13 +20,26 @@ def test_mlflow_links_follow_the_port_the_local_stack_uses(
 ) -> None:
     monkeypatch.delenv("TRADE2026_MLFLOW_UI_URL", raising=False)
     monkeypatch.delenv("MLFLOW_PORT", raising=False)
-    assert mlflow_of().run_url("1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
+    # Each link also asks MLflow for its model-training view (`?workflowType=...`).
+    assert (
+        mlflow_of()
+        .run_url("1", "abc")
+        .startswith("http://127.0.0.1:5000/#/experiments/1/runs/abc?")
+    )
     # `MLFLOW_PORT=5055 make demo`, then `make up` with the same port: links open that UI.
     monkeypatch.setenv("MLFLOW_PORT", "5055")
-    assert mlflow_of().model_version_url("m", "3") == "http://127.0.0.1:5055/#/models/m/versions/3"
+    assert (
+        mlflow_of()
+        .model_version_url("m", "3")
+        .startswith("http://127.0.0.1:5055/#/models/m/versions/3?")
+    )
     # An explicit UI address (a tracking server's) wins over the local port.
     monkeypatch.setenv("TRADE2026_MLFLOW_UI_URL", "https://mlflow.example/")
-    assert mlflow_of().run_url("1", "abc") == "https://mlflow.example/#/experiments/1/runs/abc"
+    assert (
+        mlflow_of()
+        .run_url("1", "abc")
+        .startswith("https://mlflow.example/#/experiments/1/runs/abc?")
+    )
 
 
 def test_a_port_that_is_no_number_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
