@@ -113,7 +113,7 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def run_name(strategy: str, version: str | None, dagster_run_id: str) -> str:
-    """An MLflow run's name: `default_ml_strategy · v3 · run 1a2b3c4d` (the version once
+    """An MLflow run's name: `<strategy> · v3 · run 1a2b3c4d` (the version once
     the model is registered; the Dagster run id shortened as Dagster's UI shows it)."""
     parts = [strategy, *([f"v{version}"] if version else []), f"run {dagster_run_id[:8]}"]
     return " · ".join(parts)

@@ -7,21 +7,16 @@ moves it)."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from scripts.harness.dagster_dev import DagsterDev, new_dagster_home
 from scripts.harness.dagster_runs import run_job, run_market_data_job
-from scripts.harness.services import free_port
 from tests.trade2026_assets.declarations import DEFAULT, default_with, write_strategies
 from trade2026_assets.definitions import TRAINING_JOB, build_definitions
 from trade2026_assets.settings import AssetsSettings
@@ -35,9 +30,13 @@ FIGURE = "strategy_sharpe"
 
 @dataclass
 class Ui:
-    url: str
+    dev: DagsterDev
     # The backtest's latest `FIGURE`, as recorded.
     figure: float
+
+    @property
+    def url(self) -> str:
+        return self.dev.url
 
 
 @pytest.fixture
@@ -46,9 +45,7 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     home = tmp_path / "home"
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster_home = new_dagster_home(home)
     strategies = write_strategies(tmp_path / "strategies", {DEFAULT: default_with()})
     # Enough bars and signal that the model passes its gates and the backtest runs.
     settings = AssetsSettings(
@@ -66,49 +63,14 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
         assert event is not None
         assert event.asset_materialization is not None
         figure = float(event.asset_materialization.metadata[FIGURE].value)  # type: ignore[arg-type]
-    port = free_port()
     env = {
-        **os.environ,
         "TRADE2026_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "TRADE2026_SYMBOLS": ",".join(SYMBOLS),
         "TRADE2026_STRATEGIES_DIR": str(strategies),
     }
-    log_path = tmp_path / "dagster-dev.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"),
-                *("-h", "127.0.0.1", "-p", str(port)),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/server_info", timeout=5).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "dagster dev did not come up"
-                time.sleep(0.5)
-            # The community dialog is shown until the server records it as seen.
-            httpx.post(f"{url}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=30)
-            yield Ui(url, figure)
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    with DagsterDev(env, log_file=tmp_path / "dagster-dev.log") as dev:
+        yield Ui(dev, figure)
 
 
 def as_javascript_prints(value: float) -> str:

@@ -7,21 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from scripts.harness.dagster_dev import DagsterDev, new_dagster_home
 from scripts.harness.dagster_runs import run_market_data_job
-from scripts.harness.services import free_port
 from tests.trade2026_assets.defs.market_data.test_market_bars import clean_rows, write_csv
 from tests.trade2026_assets.defs.test_write_audit_publish import bad_file
 from trade2026_assets.definitions import build_definitions
@@ -39,22 +33,14 @@ DOT_COLOR = """(key) => {
 }"""
 
 
-@dataclass
-class Ui:
-    url: str
-    http: httpx.Client
-
-
 @pytest.fixture
-def ui(tmp_path: Path) -> Iterator[Ui]:
+def ui(tmp_path: Path) -> Iterator[DagsterDev]:
     """`dagster dev` on an instance where GOOD and VICTIM were published, then a run in
     which VICTIM's new bars failed a blocking check and GOOD's passed."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     home = tmp_path / "home"
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster_home = new_dagster_home(home)
     files = tmp_path / "files"
     files.mkdir()
     settings = AssetsSettings(
@@ -68,49 +54,15 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
         rows, _ = bad_file("negative price")
         write_csv(files, "VICTIM", rows)
         assert not run_market_data_job(defs, SYMBOLS, instance=instance).success
-    port = free_port()
     env = {
-        **os.environ,
         "TRADE2026_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "TRADE2026_SYMBOLS": ",".join(SYMBOLS),
         "TRADE2026_MARKET_SOURCE": "files",
         "TRADE2026_BARS_PATH": str(files),
     }
-    with (tmp_path / "dagster-dev.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"),
-                *("-h", "127.0.0.1", "-p", str(port)),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            ui = Ui(f"http://127.0.0.1:{port}", httpx.Client(base_url=f"http://127.0.0.1:{port}"))
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if ui.http.get("/server_info").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (tmp_path / "dagster-dev.log").read_text()
-                assert time.monotonic() < deadline, "dagster dev did not come up"
-                time.sleep(0.5)
-            # The community dialog is shown until the server records it as seen.
-            ui.http.post("/graphql", json={"query": "mutation { setNuxSeen }"})
-            yield ui
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    with DagsterDev(env, log_file=tmp_path / "dagster-dev.log") as ui:
+        yield ui
 
 
 def rgb(color: str | None) -> tuple[int, int, int]:
@@ -127,7 +79,7 @@ def shot(page: Page, name: str) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_the_failing_symbol_is_red_next_to_the_good_one_green(ui: Ui) -> None:
+def test_the_failing_symbol_is_red_next_to_the_good_one_green(ui: DagsterDev) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})

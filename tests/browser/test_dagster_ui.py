@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from scripts.harness.dagster_dev import DagsterDev, new_dagster_home
 from scripts.harness.dagster_runs import run_job, run_market_data_job
 from scripts.harness.registry import registry_process
 from scripts.harness.services import free_port
@@ -45,29 +41,12 @@ query Deployed($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
 """
 
 
-@dataclass
-class Ui:
-    url: str
-    home: Path
-    http: httpx.Client
-
-    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        body: dict[str, Any] = self.http.post(
-            "/graphql", json={"query": query, "variables": variables}
-        ).json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
-
-
 @pytest.fixture
-def ui(tmp_path: Path) -> Iterator[Ui]:
+def ui(tmp_path: Path) -> Iterator[DagsterDev]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     home = tmp_path / "home"
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster_home = new_dagster_home(home)
     strategies = write_strategies(tmp_path / "strategies", {DEFAULT: default_with()})
     # Enough bars and signal that the default model passes its walk-forward gates.
     settings = AssetsSettings(
@@ -83,9 +62,7 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
         assert run_market_data_job(defs, SYMBOLS, instance=instance).success
         assert run_job(defs, TRAINING_JOB, instance=instance).success
     with registry_process(home, free_port()) as (registry, key):
-        port = free_port()
         env = {
-            **os.environ,
             "TRADE2026_HOME": str(home),
             "DAGSTER_HOME": str(dagster_home),
             "TRADE2026_SYMBOLS": ",".join(SYMBOLS),
@@ -95,53 +72,8 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
             "TRADE2026_REGISTRY_API_KEY": key,
             "TRADE2026_AUTO_SWAP_INTERVAL_S": "3",
         }
-        log = (tmp_path / "dagster-dev.log").open("w")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster",
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            ui = Ui(
-                f"http://127.0.0.1:{port}",
-                home,
-                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30),
-            )
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if ui.http.get("/server_info").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, (tmp_path / "dagster-dev.log").read_text()
-                assert time.monotonic() < deadline, "dagster dev did not come up"
-                time.sleep(0.5)
-            # The community dialog is shown until the server records it as seen.
-            ui.graphql("mutation { setNuxSeen }")
+        with DagsterDev(env, log_file=tmp_path / "dagster-dev.log") as ui:
             yield ui
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-            log.close()
 
 
 def shot(page: Page, name: str) -> None:
@@ -164,7 +96,7 @@ def dismiss_welcome(page: Page) -> None:
     )
 
 
-def deployed(ui: Ui) -> dict[str, Any]:
+def deployed(ui: DagsterDev) -> dict[str, Any]:
     """The default strategy's `deployed_strategy` asset, with its latest materialization."""
     node: dict[str, Any] = ui.graphql(DEPLOYED, key={"path": [DEFAULT, "deployed_strategy"]})[
         "assetOrError"
@@ -172,7 +104,7 @@ def deployed(ui: Ui) -> dict[str, Any]:
     return node
 
 
-def wait_for_run(ui: Ui, previous: str | None, timeout: float = 180) -> dict[str, str]:
+def wait_for_run(ui: DagsterDev, previous: str | None, timeout: float = 180) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:
         runs = ui.graphql(LATEST_RUN)["runsOrError"]["results"]
@@ -188,7 +120,7 @@ def wait_for_run(ui: Ui, previous: str | None, timeout: float = 180) -> dict[str
 
 # A whole loop of real services: minutes on two busy cores.
 @pytest.mark.timeout(900)
-def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: Ui) -> None:
+def test_materialize_from_the_ui_checks_pass_and_the_sensor_deploys(ui: DagsterDev) -> None:
     # Its own pictures only: the other browser tests keep theirs under the same prefix.
     for old in [*ARTIFACTS.glob("dagster-ui-[0-9]-*.png"), *ARTIFACTS.glob("dagster-ui-ticks.png")]:
         old.unlink()

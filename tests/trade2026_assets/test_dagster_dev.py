@@ -4,19 +4,13 @@ carry out against the embedded warehouse."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from scripts.harness.services import free_port
+from scripts.harness.dagster_dev import DagsterDev, new_dagster_home
 from tests.trade2026_assets.test_definitions import ALL_ASSETS
 from trade2026_assets.warehouse import WarehouseResource
 
@@ -43,65 +37,19 @@ query($id: String!) {
 """
 
 
-class DagsterDev:
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=30)
-
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.client.post("/graphql", json={"query": query, "variables": variables})
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
-
-
 @pytest.fixture
 def dagster_dev(tmp_path: Path) -> Iterator[DagsterDev]:
-    port = free_port()
     home = tmp_path / "home"
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster_home = new_dagster_home(home)
     env = {
-        **os.environ,
         "TRADE2026_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "TRADE2026_SYNTHETIC_BARS": "400",
         "TRADE2026_SYMBOLS": "AAA,BBB,CCC",
     }
-    log = (tmp_path / "dagster-dev.log").open("w")
-    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]
-    process = subprocess.Popen(
-        [*command, "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        dev = DagsterDev(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if dev.client.get("/server_info").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "dagster-dev.log").read_text()
-            assert time.monotonic() < deadline, "dagster dev did not come up"
-            time.sleep(0.5)
+    with DagsterDev(env, log_file=tmp_path / "dagster-dev.log") as dev:
         dev.home = home  # type: ignore[attr-defined]
         yield dev
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-        log.close()
 
 
 def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
@@ -127,21 +75,19 @@ def test_ui_shows_assets_with_checks_and_backfills_the_universe_in_one_run(
 
     launched = dagster_dev.graphql(
         LAUNCH_BACKFILL,
-        {
-            "p": {
-                "assetSelection": [
-                    {"path": ["market_bars"]},
-                    {"path": ["indicators"]},
-                    {"path": ["online_features"]},
-                ],
-                "allPartitions": True,
-            }
+        p={
+            "assetSelection": [
+                {"path": ["market_bars"]},
+                {"path": ["indicators"]},
+                {"path": ["online_features"]},
+            ],
+            "allPartitions": True,
         },
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     deadline = time.monotonic() + 240
     while True:
-        state = dagster_dev.graphql(BACKFILL_STATUS, {"id": launched["backfillId"]})
+        state = dagster_dev.graphql(BACKFILL_STATUS, id=launched["backfillId"])
         status = state["partitionBackfillOrError"]["status"]
         if status not in {"REQUESTED", "IN_PROGRESS"}:
             break
