@@ -33,12 +33,12 @@ from bench.common import write_default_strategy, write_results
 from registry_service.client import RegistryClientError
 from scripts.harness.dagster_runs import run_job, run_market_data_job
 from scripts.harness.production import ProductionStack, production_stack
+from serving.settings import WORKERS
 from trade2026_assets.definitions import build_definitions
 from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY
 
 SYMBOLS = ["SYNA", "SYNB"]
 ROW = [0.001, 0.0005, -0.002, 0.004, 55.0, 0.001, 0.0008, 0.0002, 0.6, 0.03]
-WORKERS = 2
 LOG_PROBLEM = re.compile(r"\bERROR\b|Traceback|\bCRITICAL\b")
 WARM_UP_S = 10.0
 
@@ -50,10 +50,11 @@ class Load:
     sent: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    started_at: float = 0.0
 
     def run(self, call: Callable[[httpx.Client], httpx.Response], stop: threading.Event) -> None:
         interval = 1.0 / self.rate
-        next_at = time.monotonic()
+        next_at = self.started_at = time.monotonic()
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
                 self.sent += 1
@@ -72,7 +73,8 @@ class Load:
     def _fail(self, what: str) -> None:
         self.failed += 1
         if len(self.failures) < 10:
-            self.failures.append(what)
+            # When, too: a failure at the start and one at a swap have different causes.
+            self.failures.append(f"at {time.monotonic() - self.started_at:.1f} s: {what}")
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -43,7 +43,7 @@ from registry_service.client import RegistryClient, RegistryClientError
 from scripts.dagster_instance import ensure_instance_yaml
 from scripts.harness.registry import RegistryProcess, local_api_key
 from scripts.harness.serving import ServingProcess
-from serving.settings import ServingSettings
+from serving.settings import WORKERS
 from trade2026_assets.definitions import (
     MARKET_DATA_JOB,
     TRAINING_JOB,
@@ -149,7 +149,7 @@ def tick_sensor(home: Path, declared: Any, timeout_s: float = 60.0) -> Any:
     from trade2026_assets.defs.deploy.sensor import build_auto_swap_sensor
 
     # A swap counts as taken here once every serving worker has acknowledged it.
-    every_worker = declared.swap.model_copy(update={"min_acks": ServingSettings().workers})
+    every_worker = declared.swap.model_copy(update={"min_acks": WORKERS})
     declaration = declared.model_copy(update={"swap": every_worker})
     sensor = build_auto_swap_sensor(declaration, interval_s=30, running=False)
     loaded = defs()

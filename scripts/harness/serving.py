@@ -8,11 +8,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from scripts.harness.processes import ChildProcessGroup, descendants, kill_survivors
+from serving.settings import WORKERS
 
 SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
 # Servers of the production profile that the embedded serving process must not pick up
@@ -92,9 +93,34 @@ class ServingProcess(ChildProcessGroup):
         """Listening, whether or not a model is loaded."""
         self._wait("/livez", "up", timeout, lambda status: True)
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        """A model is loaded (`/readyz` answers 200)."""
+    def wait_ready(self, timeout: float = 120.0, *, workers: int = WORKERS) -> None:
+        """A model is loaded in every one of the service's `workers`.
+
+        `/readyz` is answered by whichever worker takes the connection, and each worker
+        loads on its own: one ready worker says nothing of the other, which may still be
+        loading a deployment made after it started. Fresh connections to `GET /strategies`
+        (each names its worker) reach every worker soon enough."""
+        deadline = time.monotonic() + timeout
         self._wait("/readyz", "ready", timeout, lambda status: status == 200)
+        ready: set[str] = set()
+        unready = "none"
+        while len(ready) < workers:
+            self._check_running()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"serving at {self.url}: {len(ready)} of {workers} workers ready "
+                    f"after {timeout:.0f}s; the last answer of one that was not: {unready}"
+                )
+            try:
+                answer = httpx.get(f"{self.url}/strategies", timeout=2.0)
+            except httpx.TransportError as exc:
+                unready = f"{type(exc).__name__}: {exc}"
+            else:
+                if answer.status_code == 200 and worker_ready(answer.json()):
+                    ready.add(answer.json()["worker"])
+                else:
+                    unready = f"{answer.status_code} {answer.text[:300]}"
+            time.sleep(0.05)
 
     def _wait(self, path: str, what: str, timeout: float, done: Callable[[int], bool]) -> None:
         deadline = time.monotonic() + timeout
@@ -110,6 +136,15 @@ class ServingProcess(ChildProcessGroup):
 
     def __enter__(self) -> ServingProcess:
         return self.start() if self.process is None else self
+
+
+def worker_ready(listing: dict[str, Any]) -> bool:
+    """One worker's `GET /strategies` as its `/readyz` judges: every follower runs and a
+    strategy is live."""
+    strategies = listing.get("strategies") or []
+    return all(s["follower"]["running"] for s in strategies) and any(
+        s["live"] is not None for s in strategies
+    )
 
 
 def serving_process(
