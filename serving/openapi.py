@@ -11,7 +11,7 @@ import importlib.metadata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from serving.schemas import SignalRequest, predict_request
+from serving.schemas import PredictRequest, SignalRequest, predict_request
 from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY, StrategyDeclaration
 
 ERROR = {
@@ -77,7 +77,7 @@ _SIGNALS = {
 }
 _LISTING = {
     "type": "object",
-    "required": ["strategies"],
+    "required": ["strategies", "worker"],
     "properties": {
         "strategies": {
             "type": "array",
@@ -94,6 +94,10 @@ _LISTING = {
             },
         },
         "feature_store": {"type": "object"},
+        "worker": {
+            "type": "string",
+            "description": "The worker that answered: each follows the registry on its own.",
+        },
     },
 }
 
@@ -122,6 +126,12 @@ def complete(
             continue
         if "requestBody" in operation:
             operation["requestBody"]["required"] = True
+            if path == "/predict":
+                # BentoML's copy of the body drops `columns`' null, which is accepted
+                # (an omitted field, as clients that serialize None send it).
+                operation["requestBody"]["content"]["application/json"]["schema"] = openapi_3_0(
+                    PredictRequest.model_json_schema()
+                )
             # The unprefixed routes answer for the default strategy.
             example = examples.get(DEFAULT_STRATEGY, {}).get(path.strip("/"))
             if example is not None:
@@ -144,7 +154,7 @@ def complete(
                 f"{name}_predict",
                 f"{name}: up-probability per row of its features "
                 f"({', '.join(declaration.features)}), from its live model",
-                predict,
+                openapi_3_0(predict),
                 _PREDICTIONS,
                 examples.get(name, {}).get("predict"),
             )
@@ -153,12 +163,29 @@ def complete(
             "post": _post(
                 f"{name}_signal",
                 f"{name}: BUY/SELL/HOLD per symbol from its online features and live model",
-                SignalRequest.model_json_schema(),
+                openapi_3_0(SignalRequest.model_json_schema()),
                 _SIGNALS,
                 examples.get(name, {}).get("signal"),
             )
         }
     return spec
+
+
+def openapi_3_0(schema: Any) -> Any:
+    """A JSON Schema (pydantic's) as OpenAPI 3.0 says it, which has no `null` type: an
+    `anyOf` of one schema and null is that schema, `nullable`."""
+    if isinstance(schema, list):
+        return [openapi_3_0(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: openapi_3_0(value) for key, value in schema.items()}
+    options = converted.get("anyOf")
+    if isinstance(options, list):
+        others = [o for o in options if o != {"type": "null"}]
+        if len(others) == 1 and len(others) < len(options):
+            del converted["anyOf"]
+            converted = {**others[0], **converted, "nullable": True}
+    return converted
 
 
 def _info(strategies: Sequence[StrategyDeclaration]) -> dict[str, Any]:

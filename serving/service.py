@@ -55,8 +55,9 @@ from serving.schemas import (
     column_order,
     predict_request,
 )
-from serving.settings import ServingSettings
+from serving.settings import WORKERS, ServingSettings
 from trade2026_assets.feature_store.store import feature_store_config
+from trade2026_assets.mlflow_requests import bound_mlflow_requests
 from trade2026_assets.settings import AssetsSettings
 from trade2026_assets.strategy.declaration import DEFAULT_STRATEGY, StrategyDeclaration
 
@@ -113,7 +114,7 @@ class Strategy:
 @bentoml.asgi_app(info, path="/v1")
 @bentoml.service(
     name=DEFAULT_STRATEGY,
-    workers=2,
+    workers=WORKERS,
     traffic={"timeout": 30},
     # A log line per request costs more than a prediction; errors are still logged.
     logging={"access": {"enabled": False}},
@@ -125,6 +126,10 @@ class StrategyService:
     def __init__(self) -> None:
         _die_with_parent()
         self.settings = ServingSettings()
+        # A frozen tracking server holds only the load of the model that needs it, briefly.
+        bound_mlflow_requests(
+            timeout_s=self.settings.mlflow_timeout_s, max_retries=self.settings.mlflow_retries
+        )
         assets = AssetsSettings()
         declarations = assets.strategies()
         tracking_uri = self.settings.tracking_uri(assets)
@@ -219,10 +224,11 @@ class StrategyService:
     @routes.get("/strategies", include_in_schema=False)
     def list_strategies(self) -> dict[str, Any]:
         """Each declared strategy: what is live (version, family, since when, by which
-        swap), or why nothing is."""
+        swap), or why nothing is; which worker answered (each follows on its own)."""
         return {
             "strategies": [self._describe(s) for s in self.strategies.values()],
             "feature_store": self._store_state(),
+            "worker": self.settings.consumer_name(),
         }
 
     @routes.post("/strategies/{name}/predict", include_in_schema=False)

@@ -15,6 +15,9 @@ from trade2026_assets.settings import AssetsSettings
 # What a serving API key may grant: the APIs (/strategies/*, /predict, /signal, /v1/*),
 # /metrics.
 API_SCOPES = frozenset({"predict", "metrics"})
+# The service's worker processes (its `@bentoml.service`): each follows the registry on its
+# own and acknowledges every swap.
+WORKERS = 2
 
 
 class ServingSettings(BaseSettings):
@@ -41,6 +44,15 @@ class ServingSettings(BaseSettings):
         default="",
         description="Empty: MLFLOW_TRACKING_URI, else the embedded store under TRADE2026_HOME.",
     )
+    mlflow_timeout_s: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        description="Budget of one request to an MLflow tracking server (loading a model).",
+    )
+    mlflow_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of an MLflow request that failed."
+    )
     max_batch_rows: int = Field(
         default=10_000, ge=1, le=100_000, description="Rows per /predict; bounds its body too."
     )
@@ -55,7 +67,6 @@ class ServingSettings(BaseSettings):
     store_timeout_s: float = Field(
         default=0.25, gt=0, le=10, description="Budget of one online-store call (/signal)."
     )
-    workers: int = Field(default=2, ge=1, le=64)
     consumer: str = Field(
         default="", description="Name in acknowledgements; empty: serving@<host>:<pid>."
     )

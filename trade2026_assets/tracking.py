@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from trade2026_assets.mlflow_requests import bound_mlflow_requests
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -41,6 +43,14 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         "embedded profile); empty lets the tracking server decide.",
     )
     experiment: str = Field(default="trade2026", description="Experiment name.")
+    request_timeout_s: int = Field(
+        default=60,
+        ge=1,
+        description="Budget of one request to a tracking server (an upload of a model is one).",
+    )
+    request_retries: int = Field(
+        default=3, ge=0, description="Retries of a tracking-server request that failed."
+    )
     ui_url: str = Field(
         default="http://127.0.0.1:5000",
         description="MLflow UI base URL used for links in asset metadata.",
@@ -50,6 +60,7 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         from mlflow import MlflowClient
 
         self._ensure_local_store()
+        self._bound_requests()
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
@@ -76,6 +87,7 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         import mlflow
 
         self._ensure_local_store()
+        self._bound_requests()
         # `set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which would
         # leak into whatever this process configures next: put the environment back.
         saved = {name: os.environ.get(name) for name in _MLFLOW_ENV}
@@ -89,6 +101,9 @@ class MlflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+    def _bound_requests(self) -> None:
+        bound_mlflow_requests(timeout_s=self.request_timeout_s, max_retries=self.request_retries)
 
     def _ensure_local_store(self) -> None:
         # SQLite needs its directory; a server needs nothing from us.

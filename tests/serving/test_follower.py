@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -194,3 +196,42 @@ def test_the_nats_password_stays_out_of_the_log(caplog: pytest.LogCaptureFixture
     lines = nats_lines(caplog.records)
     assert any(f"nats://127.0.0.1:{port}" in line for line in lines), lines
     assert not any("s3cr3t-pw" in record.getMessage() for record in caplog.records)
+
+
+def test_a_frozen_tracking_server_fails_the_load_in_seconds(tmp_path: Path) -> None:
+    # A listening socket that never accepts: what a stopped (SIGSTOP) server looks like
+    # to a client, whose connection is taken by the kernel and never answered.
+    frozen = socket.socket()
+    frozen.bind(("127.0.0.1", 0))
+    frozen.listen(64)
+    tracking = f"http://127.0.0.1:{frozen.getsockname()[1]}"
+    try:
+        with (
+            registry_process(tmp_path, free_port()) as (registry, key),
+            RegistryClient(registry.url, api_key=key) as client,
+        ):
+            entity = strategy_entity(client, "1.0.0", "models:/default_ml_strategy/1")
+            client.deploy(entity_id=entity, environment="production", deployed_by="tests")
+            serving_env = {
+                "SERVING_MLFLOW_TRACKING_URI": tracking,
+                "SERVING_MLFLOW_TIMEOUT_S": "1",
+                "SERVING_MLFLOW_RETRIES": "1",
+            }
+            started = time.monotonic()
+            with serving_process(
+                tmp_path, port=free_port(), registry_url=registry.url, api_key=key,
+                extra_env=serving_env,
+            ) as serving:  # fmt: skip
+                # Each worker loads what is live before it serves: unbounded, MLflow's
+                # defaults would hold that for minutes.
+                serving.wait_up(timeout=90)
+                listed = httpx.get(f"{serving.url}/strategies", timeout=5).json()
+                assert time.monotonic() - started < 90
+                (strategy,) = listed["strategies"]
+                assert strategy["live"] is None
+                assert "cannot be served" in strategy["why_not_live"], strategy
+                assert (
+                    "Timeout" in strategy["why_not_live"] or "timed out" in strategy["why_not_live"]
+                ), strategy
+    finally:
+        frozen.close()

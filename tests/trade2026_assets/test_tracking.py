@@ -3,10 +3,16 @@ is marked as model training, and its links open the runs, not MLflow's GenAI ove
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from mlflow import MlflowClient
 
+from trade2026_assets.mlflow_requests import BACKOFF_FACTOR, MAX_RETRIES, TIMEOUT
 from trade2026_assets.tracking import (
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING,
@@ -15,7 +21,7 @@ from trade2026_assets.tracking import (
 )
 
 
-def _resource(tmp_path: Path, **fields: str) -> MlflowResource:
+def _resource(tmp_path: Path, **fields: Any) -> MlflowResource:
     return MlflowResource(
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
         artifact_location=(tmp_path / "artifacts").as_uri(),
@@ -62,3 +68,34 @@ def test_a_run_is_named_after_its_strategy_version_and_dagster_run() -> None:
     assert run_name("alpha", "3", run_id) == "alpha · v3 · run 1a2b3c4d"
     # Before the version is registered the run has a name already.
     assert run_name("alpha", None, run_id) == "alpha · run 1a2b3c4d"
+
+
+def test_a_frozen_tracking_server_fails_a_call_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (TIMEOUT, MAX_RETRIES, BACKOFF_FACTOR):
+        monkeypatch.delenv(name, raising=False)  # put back after the test
+    frozen = socket.socket()  # listens, never accepts: a stopped server to its clients
+    frozen.bind(("127.0.0.1", 0))
+    frozen.listen(8)
+    mlflow = MlflowResource(
+        tracking_uri=f"http://127.0.0.1:{frozen.getsockname()[1]}",
+        request_timeout_s=1,
+        request_retries=1,
+    )
+    outcome: list[BaseException | str] = []
+
+    def call() -> None:
+        try:
+            outcome.append(mlflow.experiment_id())
+        except Exception as exc:  # noqa: BLE001 - the outcome is the test's evidence
+            outcome.append(exc)
+
+    started = time.monotonic()
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(30)
+    frozen.close()
+    assert not caller.is_alive(), "an MLflow call waited on a frozen server for 30 s"
+    assert isinstance(outcome[0], Exception), outcome
+    assert time.monotonic() - started < 30
