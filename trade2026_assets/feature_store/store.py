@@ -42,6 +42,24 @@ _PROJECT = re.compile(r"[A-Za-z0-9_]{1,64}")
 _UNSET = re.compile(r"\$\{(\w+)\}")
 
 
+# Bounds on a PostgreSQL registry: without them a frozen server holds whoever opens the
+# store (a run, a serving worker's start) for good. Its queries are small; a long one is
+# a server in trouble.
+REGISTRY_CONNECT_TIMEOUT_S = 5
+REGISTRY_STATEMENT_TIMEOUT_MS = 15_000
+
+
+def sql_registry_engine(url: str) -> dict[str, Any]:
+    """`create_engine` arguments of Feast's SQL registry at `url`."""
+    engine: dict[str, Any] = {"echo": False, "pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        engine["connect_args"] = {
+            "connect_timeout": REGISTRY_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={REGISTRY_STATEMENT_TIMEOUT_MS}",
+        }
+    return engine
+
+
 class FeatureStoreError(RuntimeError):
     """The feature store is misconfigured or refused an operation."""
 
@@ -118,6 +136,7 @@ class FeatureStoreConfig(BaseModel):
                 "registry_type": "sql",
                 "path": self.registry_url,
                 "cache_ttl_seconds": 60,
+                "sqlalchemy_config_kwargs": sql_registry_engine(self.registry_url),
             }
         elif self.offline == "files":
             raw["registry"] = str(state / "registry.db")
