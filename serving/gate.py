@@ -12,7 +12,9 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from importlib import resources
 from timeit import default_timer
 from typing import Any
 
@@ -28,6 +30,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Routes that answer without a key: probes, and the API's description.
 PUBLIC = frozenset({"/livez", "/healthz", "/readyz", "/docs.json", "/schema.json", "/"})
+# The paths this gate answers itself: GET and HEAD only.
+_READ_ONLY = frozenset({"/metrics", "/docs.json"})
 # The only paths that get request metrics (with the `routes` a gate is given): an unknown
 # path, an undeclared strategy's among them, must not add series.
 MEASURED = frozenset({"/predict", "/signal", "/v1/model", "/metrics", *PUBLIC})
@@ -93,8 +97,15 @@ class RequestGate:
             if refused is not None:
                 await _answer(send, *refused, path=path)
                 return
+        if path in _READ_ONLY and scope["method"] not in ("GET", "HEAD"):
+            # Served here, not by a router that would answer 405 itself.
+            await _answer(send, 405, f"{path} answers GET and HEAD", path=path)
+            return
         if path == "/metrics":
             await self._serve_metrics(send)
+            return
+        if path == "/" and scope["method"] in ("GET", "HEAD"):
+            await _send(send, 200, api_page(), b"text/html; charset=utf-8")
             return
         if path == "/docs.json":
             if self._openapi_body is None:
@@ -161,6 +172,32 @@ class RequestGate:
         client = BentoMLContainer.metrics_client.get()
         content = await anyio.to_thread.run_sync(client.generate_latest)
         await _send(send, 200, content, client.CONTENT_TYPE_LATEST.encode())
+
+
+# BentoML's API page loads Google Tag Manager (a script and an iframe from Google): every
+# visit to a service's page would be reported to a third party, and an offline page
+# waits on it.
+_TAG_MANAGER = re.compile(
+    r"[ \t]*<!-- Google Tag Manager( \(noscript\))? -->.*?"
+    r"<!-- End Google Tag Manager( \(noscript\))? -->\n?",
+    re.DOTALL,
+)
+
+
+PAGE_TITLE = "Trade2026 serving"
+
+
+@functools.cache
+def api_page() -> bytes:
+    """BentoML's Swagger UI page (the one its `/` serves), titled as the service and without
+    Google Tag Manager."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    name = "main-ui.html" if BentoMLContainer.new_index else "main-openapi.html"
+    # Where BentoML's server keeps it (`_bentoml_impl/server/app.py`'s index_page).
+    html = (resources.files("_bentoml_impl.server") / name).read_text(encoding="utf-8")
+    html = html.replace("<title>BentoML Prediction Service</title>", f"<title>{PAGE_TITLE}</title>")
+    return _TAG_MANAGER.sub("", html).encode()
 
 
 @functools.cache
@@ -256,5 +293,11 @@ async def _answer(
     payload: dict[str, Any] = {"error": error}
     if detail is not None:
         payload["detail"] = detail
-    extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+    extra = (
+        [(b"www-authenticate", b"Bearer")]
+        if status == 401
+        else [(b"allow", b"GET, HEAD")]
+        if status == 405
+        else []
+    )
     await _send(send, status, json.dumps(payload).encode(), b"application/json", extra)

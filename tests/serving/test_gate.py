@@ -122,7 +122,48 @@ def test_the_openapi_document_has_each_strategys_routes_and_bodies() -> None:
     body = predict["requestBody"]["content"]["application/json"]["schema"]
     row = body["properties"]["features"]["items"]
     assert (row["minItems"], row["maxItems"]) == (3, 3)
-    assert body["properties"]["columns"]["anyOf"][0]["items"]["enum"] == ["ret_1", "rsi", "bb_pctb"]
+    assert body["properties"]["columns"]["items"]["enum"] == ["ret_1", "rsi", "bb_pctb"]
     assert set(predict["responses"]) == {"200", "400", "401", "403", "413", "415", "503"}
     assert "/strategies/alpha/signal" in spec["paths"]
     assert "get" in spec["paths"]["/strategies"]
+
+
+def test_the_paths_the_gate_serves_itself_answer_other_methods_405(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate, reached = strategy_gate(monkeypatch)
+    for path in ("/metrics", "/docs.json"):
+        for method in ("TRACE", "POST", "DELETE"):
+            answer = call(gate, method, path)
+            assert answer.status_code == 405, (method, path, answer.text)
+            assert answer.headers["allow"] == "GET, HEAD"
+    # GET is served (/metrics needs BentoML's metrics, set up by a running service).
+    assert call(gate, "GET", "/docs.json").status_code == 200
+    assert reached == []
+
+
+def test_a_null_columns_is_documented_as_accepted() -> None:
+    # OpenAPI 3.0 has no null type: an optional field is `nullable`, in every body.
+    spec = complete(
+        {"paths": {"/predict": {"post": {"requestBody": {"content": {"application/json": {}}}}}}},
+        [ALPHA],
+    )
+    for path in ("/predict", "/strategies/alpha/predict"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        columns = body["schema"]["properties"]["columns"]
+        assert columns["nullable"] is True, (path, columns)
+        assert columns["type"] == "array", (path, columns)
+        assert "anyOf" not in columns
+
+
+def test_the_api_page_is_bentomls_without_google_tag_manager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate, reached = strategy_gate(monkeypatch)
+    page = call(gate, "GET", "/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "googletagmanager" not in page.text
+    assert '<div id="swagger-ui"></div>' in page.text
+    assert "<title>Trade2026 serving</title>" in page.text
+    assert reached == []

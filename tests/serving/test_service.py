@@ -376,6 +376,29 @@ def test_the_api_keeps_its_openapi_contract_under_fuzzing(stack: Stack) -> None:
     assert calls > 100
 
 
+def test_the_api_keeps_its_contract_on_schemathesis_coverage_cases(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Schemathesis' own runner, as a user runs it from outside: its examples and its
+    coverage phase (each schema's boundaries, every type a field must refuse, the methods
+    a path does not document) with all its checks. The declared strategy nothing is
+    deployed of answers 503, which the fuzzing test above covers."""
+    import sys
+
+    cli = Path(sys.executable).parent / "st"
+    ran = subprocess.run(
+        [
+            str(cli), "run", f"{stack.serving.url}/docs.json",
+            "--phases", "examples,coverage", "--checks", "all",
+            "--exclude-path-regex", "swing_logit",
+            "--request-timeout", "10", "--max-failures", "20", "--no-color",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-8000:] + ran.stderr[-2000:]
+    assert "Coverage" in ran.stdout
+
+
 def test_the_api_page_describes_the_service_and_its_examples_work(stack: Stack) -> None:
     def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [key for key, _ in pairs]
