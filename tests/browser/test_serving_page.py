@@ -1,7 +1,7 @@
 """Serving's API page (`/`, BentoML's Swagger UI over `/docs.json`) in headless Chromium with
-every request off the loopback interface refused, and none made: it names the service and the project's
-version, and "Try it out" on `/signal` starts from a body that works (`{"symbols":
-["SYNA"]}`). The screenshot is kept in `test-artifacts/serving-page.png`."""
+every request off the loopback interface refused, and none made: it names the service and
+the project's version, and "Try it out" on `/signal` starts from a body that works
+(`{"symbols": ["SYNA"]}`). The screenshot is kept in `test-artifacts/serving-page.png`."""
 
 from __future__ import annotations
 
