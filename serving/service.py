@@ -55,7 +55,7 @@ from serving.schemas import (
     column_order,
     predict_request,
 )
-from serving.settings import WORKERS, ServingSettings
+from serving.settings import WORKERS, ServingSettings, retired_variables
 from trade2026_assets.feature_store.store import feature_store_config
 from trade2026_assets.mlflow_requests import bound_mlflow_requests
 from trade2026_assets.settings import AssetsSettings
@@ -126,6 +126,8 @@ class StrategyService:
     def __init__(self) -> None:
         _die_with_parent()
         self.settings = ServingSettings()
+        for retired in retired_variables(os.environ):
+            logger.warning(retired)
         # A frozen tracking server holds only the load of the model that needs it, briefly.
         bound_mlflow_requests(
             timeout_s=self.settings.mlflow_timeout_s, max_retries=self.settings.mlflow_retries

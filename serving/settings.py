@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,21 @@ API_SCOPES = frozenset({"predict", "metrics"})
 # The service's worker processes (its `@bentoml.service`): each follows the registry on its
 # own and acknowledges every swap.
 WORKERS = 2
+
+
+# Variables of earlier versions that serving no longer reads, and what took their place.
+RETIRED = {
+    "SERVING_SLOT": "serving follows one slot per declared strategy (its name)",
+}
+
+
+def retired_variables(environ: Mapping[str, str]) -> list[str]:
+    """A line per retired variable set in `environ` (logged at start: it is ignored)."""
+    return [
+        f"{name} is set but no longer read: {instead}; unset it"
+        for name, instead in RETIRED.items()
+        if name in environ
+    ]
 
 
 class ServingSettings(BaseSettings):

@@ -78,6 +78,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             extra_env={
                 "SERVING_POLL_INTERVAL_S": "0.2",
                 "TRADE2026_STRATEGIES_DIR": str(strategies),
+                # Retired: ignored, with a warning (test_a_retired_variable_is_a_warning).
+                "SERVING_SLOT": "alpha",
             },
         ) as serving,
     ):
@@ -262,3 +264,11 @@ def test_swapping_one_strategy_never_disturbs_another(stack: Stack) -> None:
     assert len(observed) > 100
     assert [o for o in observed if o.status != 200] == []
     assert {(o.strategy, o.version) for o in observed} == {("alpha", "1")}
+
+
+def test_a_retired_variable_is_a_warning_and_changes_nothing(stack: Stack) -> None:
+    log = (stack.home / "serving.log").read_text(errors="replace")
+    warned = [line for line in log.splitlines() if "SERVING_SLOT is set but no longer read" in line]
+    assert len(warned) == 2, warned  # once per worker
+    assert "Traceback" not in log
+    assert set(live_versions(stack.serving)) == {"alpha", "beta"}
