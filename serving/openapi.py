@@ -77,7 +77,7 @@ _SIGNALS = {
 }
 _LISTING = {
     "type": "object",
-    "required": ["strategies", "worker"],
+    "required": ["strategies", "worker", "ready"],
     "properties": {
         "strategies": {
             "type": "array",
@@ -98,6 +98,7 @@ _LISTING = {
             "type": "string",
             "description": "The worker that answered: each follows the registry on its own.",
         },
+        "ready": {"type": "boolean", "description": "That worker's readiness (`/readyz`)."},
     },
 }
 

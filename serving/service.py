@@ -226,11 +226,13 @@ class StrategyService:
     @routes.get("/strategies", include_in_schema=False)
     def list_strategies(self) -> dict[str, Any]:
         """Each declared strategy: what is live (version, family, since when, by which
-        swap), or why nothing is; which worker answered (each follows on its own)."""
+        swap), or why nothing is; which worker answered and whether it is ready (each
+        follows on its own, and `/readyz` is answered by any one of them)."""
         return {
             "strategies": [self._describe(s) for s in self.strategies.values()],
             "feature_store": self._store_state(),
             "worker": self.settings.consumer_name(),
+            "ready": self.__is_ready__(),
         }
 
     @routes.post("/strategies/{name}/predict", include_in_schema=False)

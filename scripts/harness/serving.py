@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 
@@ -99,7 +99,7 @@ class ServingProcess(ChildProcessGroup):
         `/readyz` is answered by whichever worker takes the connection, and each worker
         loads on its own: one ready worker says nothing of the other, which may still be
         loading a deployment made after it started. Fresh connections to `GET /strategies`
-        (each names its worker) reach every worker soon enough."""
+        (each names its worker and its readiness) reach every worker soon enough."""
         deadline = time.monotonic() + timeout
         self._wait("/readyz", "ready", timeout, lambda status: status == 200)
         ready: set[str] = set()
@@ -116,7 +116,7 @@ class ServingProcess(ChildProcessGroup):
             except httpx.TransportError as exc:
                 unready = f"{type(exc).__name__}: {exc}"
             else:
-                if answer.status_code == 200 and worker_ready(answer.json()):
+                if answer.status_code == 200 and answer.json()["ready"]:
                     ready.add(answer.json()["worker"])
                 else:
                     unready = f"{answer.status_code} {answer.text[:300]}"
@@ -136,15 +136,6 @@ class ServingProcess(ChildProcessGroup):
 
     def __enter__(self) -> ServingProcess:
         return self.start() if self.process is None else self
-
-
-def worker_ready(listing: dict[str, Any]) -> bool:
-    """One worker's `GET /strategies` as its `/readyz` judges: every follower runs and a
-    strategy is live."""
-    strategies = listing.get("strategies") or []
-    return all(s["follower"]["running"] for s in strategies) and any(
-        s["live"] is not None for s in strategies
-    )
 
 
 def serving_process(

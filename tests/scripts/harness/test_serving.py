@@ -31,6 +31,7 @@ class TwoWorkers:
         live = worker == "a" or time.monotonic() >= self.b_ready_at
         return {
             "worker": worker,
+            "ready": live,
             "strategies": [
                 {
                     "name": "alpha",
