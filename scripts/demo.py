@@ -153,10 +153,11 @@ def tick_sensor(home: Path, declared: Any, timeout_s: float = 60.0) -> Any:
     declaration = declared.model_copy(update={"swap": every_worker})
     sensor = build_auto_swap_sensor(declaration, interval_s=30, running=False)
     loaded = defs()
-    resources = {
-        name: (loaded.resources or {})[name].process_config_and_initialize()
-        for name in ("registry", "mlflow")
-    }
+    resources = {}
+    for name in ("registry", "mlflow"):
+        # The context manager form disposes the ephemeral instance it initializes in.
+        with (loaded.resources or {})[name].process_config_and_initialize_cm() as resource:
+            resources[name] = resource
     cursor_file = home / "dagster" / f"demo-{sensor.name}-cursor.json"
     cursor = cursor_file.read_text() if cursor_file.exists() else None
     give_up = time.monotonic() + timeout_s

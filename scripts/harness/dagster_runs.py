@@ -104,5 +104,9 @@ def resource_of(defs: dg.Definitions, name: str, kind: type[ResourceT]) -> Resou
     """A resource of the definitions with its EnvVars resolved, as a run would see it."""
     resource = (defs.resources or {})[name]
     assert isinstance(resource, kind)
-    initialized: ResourceT = resource.process_config_and_initialize()
+    # The context manager form: the plain one leaves the ephemeral instance it initializes
+    # in to the garbage collector, whose in-memory storages hold a SQLite connection each.
+    with resource.process_config_and_initialize_cm() as initialized:
+        pass
+    assert isinstance(initialized, kind)
     return initialized

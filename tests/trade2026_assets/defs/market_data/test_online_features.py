@@ -78,6 +78,13 @@ def redis_keys(project: str) -> list[bytes]:
     return list(client.scan_iter(b"*" + project.encode()))
 
 
+def fresh_start(*, bars: int, now: datetime | None = None) -> str:
+    """The first of `bars` hourly bars ending at the last whole hour, pinned: two runs of
+    one test see the same bars even when an hour ends between them."""
+    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    return (hour - timedelta(hours=bars)).isoformat()
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def platform(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -92,7 +99,11 @@ def platform(
             "FEAST_REGISTRY_URL", postgres_url.replace("postgresql://", "postgresql+psycopg://")
         )
     settings = AssetsSettings(
-        home=tmp_path, symbols=",".join(SYMBOLS), synthetic_bars=300, feast_project=project
+        home=tmp_path,
+        symbols=",".join(SYMBOLS),
+        synthetic_bars=300,
+        synthetic_start=fresh_start(bars=300),
+        feast_project=project,
     )
     platform = Platform(settings, build_definitions(settings))
     assert platform.feature_store.online_kind == request.param
