@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts.harness.connection_leaks import ConnectionLeaks
 from scripts.harness.services import POSTGRES_ADMIN_URL, temporary_postgres_database
+
+LEAKS = ConnectionLeaks()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    LEAKS.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    LEAKS.current = item.nodeid
+    return (yield)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_connection_left_to_the_garbage_collector() -> Iterator[None]:
+    """A module's tests return every database connection they take: whatever the garbage
+    collector has to finalize fails here, at the end of the module, named by its test."""
+    yield
+    gc.collect()
+    if found := LEAKS.take():
+        pytest.fail("database connections left to the garbage collector:\n" + "\n".join(found))
 
 
 @pytest.fixture

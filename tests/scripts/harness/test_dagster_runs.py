@@ -17,7 +17,7 @@ def one() -> int:
     return 1
 
 
-class Greeting(dg.ConfigurableResource):  # type: ignore[misc]
+class Greeting(dg.ConfigurableResource):  # type: ignore[type-arg]
     word: str
 
 
