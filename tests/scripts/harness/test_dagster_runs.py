@@ -1,14 +1,15 @@
 """The Dagster run helpers leave no database connection for the garbage collector."""
 
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import pytest
 import sqlalchemy.event
 import sqlalchemy.pool
-import sqlalchemy.pool.base
 
+from scripts.harness.connection_leaks import ConnectionLeaks
 from scripts.harness.dagster_runs import resource_of, run_job
 
 
@@ -22,40 +23,25 @@ class Greeting(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def collected(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Connections the garbage collector had to finalize while the test ran.
-
-    A connection the garbage collector finalizes is reset at an arbitrary point of some
-    later test; on SQLite that reset can fail and log a traceback in the middle of another
-    module's `ast.parse` (Hypothesis parses lambdas' sources), which CPython 3.11.7 turns
-    into a SystemError in that other test."""
-    found: list[Any] = []
-    finalize = sqlalchemy.pool.base._finalize_fairy
-
-    def spy(*args: Any, **kwargs: Any) -> None:
-        if kwargs.get("is_gc_cleanup") and args[1] is not None and args[1].needs_gc:
-            found.append(args[1])
-        finalize(*args, **kwargs)
-
-    monkeypatch.setattr(sqlalchemy.pool.base, "_finalize_fairy", spy)
-    return found
+def leaks() -> Iterator[ConnectionLeaks]:
+    """The connections taken while the test ran that the garbage collector had to finalize
+    (why that matters: `scripts/harness/connection_leaks.py`)."""
+    guard = ConnectionLeaks(current="this test")
+    guard.install()
+    yield guard
+    guard.uninstall()
 
 
-def collect_twice() -> None:
-    # An undisposed instance's connection outlives a collection; it goes when a later
-    # instance is made, so make one.
-    gc.collect()
-    with dg.DagsterInstance.ephemeral():
-        gc.collect()
-
-
-def test_a_run_without_an_instance_returns_its_connections(collected: list[Any]) -> None:
+def test_a_run_without_an_instance_returns_its_connections(leaks: ConnectionLeaks) -> None:
     defs = dg.Definitions(assets=[one], jobs=[dg.define_asset_job("one_job", selection=[one])])
     for _ in range(2):
         assert run_job(defs, "one_job").success
         gc.collect()
-    collect_twice()
-    assert collected == []
+    # An undisposed instance's connection outlives a collection; it goes when a later
+    # instance is made, so make one.
+    with dg.DagsterInstance.ephemeral():
+        gc.collect()
+    assert leaks.take() == []
 
 
 def test_a_resource_read_from_the_definitions_returns_its_connections(

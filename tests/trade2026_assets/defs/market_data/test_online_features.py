@@ -78,10 +78,10 @@ def redis_keys(project: str) -> list[bytes]:
     return list(client.scan_iter(b"*" + project.encode()))
 
 
-def fresh_start(*, bars: int, now: datetime | None = None) -> str:
+def fresh_start(*, bars: int) -> str:
     """The first of `bars` hourly bars ending at the last whole hour, pinned: two runs of
     one test see the same bars even when an hour ends between them."""
-    hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return (hour - timedelta(hours=bars)).isoformat()
 
 
